@@ -1,0 +1,3 @@
+module github.com/proxychain/proxychain
+
+go 1.26

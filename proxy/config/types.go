@@ -1,0 +1,230 @@
+package config
+
+import "encoding/json"
+
+// Config is a V2Ray v4 JSON configuration, the subset proxychain implements. Field names
+// and shapes are V2Ray's, so an existing V2Ray config loads as written. Top-level objects
+// we do not implement (dns, policy, api, stats, reverse, transport) are reported as
+// warnings by Load, never silently dropped.
+type Config struct {
+	Log       *LogConfig       `json:"log,omitempty"`
+	Inbounds  []InboundConfig  `json:"inbounds,omitempty"`
+	Outbounds []OutboundConfig `json:"outbounds,omitempty"`
+	Routing   *RoutingConfig   `json:"routing,omitempty"`
+}
+
+// LogConfig is V2Ray's "log" object.
+type LogConfig struct {
+	Loglevel string `json:"loglevel,omitempty"` // debug, info, warning, error, none
+	Access   string `json:"access,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// InboundConfig is one entry of "inbounds".
+type InboundConfig struct {
+	Tag      string `json:"tag,omitempty"`
+	Protocol string `json:"protocol"`
+	Listen   string `json:"listen,omitempty"`
+	Port     Port   `json:"port"`
+	// Settings holds a pointer to the protocol's settings type (see inboundSettings),
+	// chosen by Protocol when the config is decoded.
+	Settings       any             `json:"settings,omitempty"`
+	Sniffing       *Sniffing       `json:"sniffing,omitempty"`
+	StreamSettings json.RawMessage `json:"streamSettings,omitempty"`
+}
+
+// Sniffing recovers a domain from the first bytes of a captured connection.
+type Sniffing struct {
+	Enabled      bool     `json:"enabled"`
+	DestOverride []string `json:"destOverride,omitempty"` // "http", "tls"
+}
+
+// OutboundConfig is one entry of "outbounds".
+type OutboundConfig struct {
+	Tag         string `json:"tag,omitempty"`
+	Protocol    string `json:"protocol"`
+	SendThrough string `json:"sendThrough,omitempty"`
+	// Settings holds a pointer to the protocol's settings type (see outboundSettings).
+	Settings       any             `json:"settings,omitempty"`
+	ProxySettings  *ProxySettings  `json:"proxySettings,omitempty"`
+	StreamSettings json.RawMessage `json:"streamSettings,omitempty"`
+	Mux            json.RawMessage `json:"mux,omitempty"`
+}
+
+// ProxySettings names the outbound this outbound dials its server through.
+type ProxySettings struct {
+	Tag string `json:"tag"`
+	// TransportLayer is accepted for compatibility; with or without it the parent carries
+	// this outbound's stream as plain TCP.
+	TransportLayer bool `json:"transportLayer,omitempty"`
+}
+
+// RoutingConfig is V2Ray's "routing" object: the first rule that matches picks the
+// outbound; no match means the default outbound (the first).
+type RoutingConfig struct {
+	DomainStrategy string        `json:"domainStrategy,omitempty"` // only "AsIs" is implemented
+	Rules          []RoutingRule `json:"rules,omitempty"`
+}
+
+// RoutingRule matches a destination by domain, IP or port. Within a rule all given
+// conditions must match; within a condition any entry may.
+type RoutingRule struct {
+	Type        string   `json:"type,omitempty"` // "field"
+	Domain      []string `json:"domain,omitempty"`
+	IP          []string `json:"ip,omitempty"`
+	Port        string   `json:"port,omitempty"` // "53", "1000-2000", "80,443"
+	InboundTag  []string `json:"inboundTag,omitempty"`
+	OutboundTag string   `json:"outboundTag"`
+}
+
+// Secret-bearing fields have a File twin: the operator renders a config that names files
+// in a mounted Secret instead of embedding credentials. A relative path is taken from the
+// config file's directory. Exactly one of each pair may be set.
+
+// ShadowsocksOutboundSettings: protocol "shadowsocks", outbound.
+type ShadowsocksOutboundSettings struct {
+	Servers []ShadowsocksServer `json:"servers"`
+}
+
+// ShadowsocksServer is one Shadowsocks server an outbound may use.
+type ShadowsocksServer struct {
+	Address      string `json:"address"`
+	Port         int    `json:"port"`
+	Method       string `json:"method"`
+	Password     string `json:"password,omitempty"`
+	PasswordFile string `json:"passwordFile,omitempty"`
+	OTA          bool   `json:"ota,omitempty"`
+	Email        string `json:"email,omitempty"`
+	Level        int    `json:"level,omitempty"`
+}
+
+// ShadowsocksInboundSettings: protocol "shadowsocks", inbound (V2Ray v4 shape).
+type ShadowsocksInboundSettings struct {
+	Method       string `json:"method"`
+	Password     string `json:"password,omitempty"`
+	PasswordFile string `json:"passwordFile,omitempty"`
+	OTA          bool   `json:"ota,omitempty"`
+	Email        string `json:"email,omitempty"`
+	Level        int    `json:"level,omitempty"`
+	Network      string `json:"network,omitempty"` // "tcp" (udp is not implemented)
+}
+
+// VMessOutboundSettings: protocol "vmess", outbound.
+type VMessOutboundSettings struct {
+	Vnext []VMessServer `json:"vnext"`
+}
+
+// VMessServer is one VMess server and the users it knows.
+type VMessServer struct {
+	Address string      `json:"address"`
+	Port    int         `json:"port"`
+	Users   []VMessUser `json:"users"`
+}
+
+// VMessUser is a VMess account.
+type VMessUser struct {
+	ID       string `json:"id,omitempty"`
+	IDFile   string `json:"idFile,omitempty"`
+	AlterID  int    `json:"alterId,omitempty"`
+	Security string `json:"security,omitempty"` // aes-128-gcm, chacha20-poly1305, none, zero, auto (default)
+	Email    string `json:"email,omitempty"`
+	Level    int    `json:"level,omitempty"`
+}
+
+// VMessInboundSettings: protocol "vmess", inbound.
+type VMessInboundSettings struct {
+	Clients []VMessUser `json:"clients"`
+	// DisableInsecureEncryption keeps V2Ray's name. Legacy (alterId > 0) headers are
+	// refused unless it is explicitly false, since probes can identify them.
+	DisableInsecureEncryption *bool `json:"disableInsecureEncryption,omitempty"`
+}
+
+// SocksOutboundSettings: protocol "socks", outbound.
+type SocksOutboundSettings struct {
+	Servers []ProxyServer `json:"servers"`
+}
+
+// HTTPOutboundSettings: protocol "http", outbound.
+type HTTPOutboundSettings struct {
+	Servers []ProxyServer `json:"servers"`
+}
+
+// ProxyServer is a SOCKS or HTTP proxy server, optionally with accounts.
+type ProxyServer struct {
+	Address string    `json:"address"`
+	Port    int       `json:"port"`
+	Users   []Account `json:"users,omitempty"`
+}
+
+// Account is a username and password (RFC 1929, or HTTP Basic).
+type Account struct {
+	User     string `json:"user"`
+	Pass     string `json:"pass,omitempty"`
+	PassFile string `json:"passFile,omitempty"`
+}
+
+// FreedomSettings: protocol "freedom", the direct exit.
+type FreedomSettings struct {
+	DomainStrategy string `json:"domainStrategy,omitempty"` // AsIs (default), UseIP, UseIPv4, UseIPv6
+	Redirect       string `json:"redirect,omitempty"`
+}
+
+// BlackholeSettings: protocol "blackhole", which drops everything.
+type BlackholeSettings struct {
+	Response *BlackholeResponse `json:"response,omitempty"`
+}
+
+// BlackholeResponse is what a blackhole answers before closing: "none" or "http" (403).
+type BlackholeResponse struct {
+	Type string `json:"type"`
+}
+
+// SocksInboundSettings: protocol "socks", inbound.
+type SocksInboundSettings struct {
+	Auth      string    `json:"auth,omitempty"` // "noauth" (default) or "password"
+	Accounts  []Account `json:"accounts,omitempty"`
+	UDP       bool      `json:"udp,omitempty"`
+	IP        string    `json:"ip,omitempty"`
+	UserLevel int       `json:"userLevel,omitempty"`
+}
+
+// HTTPInboundSettings: protocol "http", inbound.
+type HTTPInboundSettings struct {
+	Timeout          int       `json:"timeout,omitempty"` // seconds of idle time
+	Accounts         []Account `json:"accounts,omitempty"`
+	AllowTransparent bool      `json:"allowTransparent,omitempty"`
+	UserLevel        int       `json:"userLevel,omitempty"`
+}
+
+// DokodemoSettings: protocol "dokodemo-door", which forwards to a fixed destination.
+type DokodemoSettings struct {
+	Address        string `json:"address,omitempty"`
+	Port           int    `json:"port,omitempty"`
+	Network        string `json:"network,omitempty"`
+	Timeout        int    `json:"timeout,omitempty"`
+	FollowRedirect bool   `json:"followRedirect,omitempty"`
+	UserLevel      int    `json:"userLevel,omitempty"`
+}
+
+// RedirectSettings: protocol "redirect", the sidecar's inbound for connections captured
+// by iptables REDIRECT; the destination is the socket's original one.
+type RedirectSettings struct{}
+
+// outboundSettings and inboundSettings are the registries: each protocol's settings type.
+var outboundSettings = map[string]func() any{
+	"shadowsocks": func() any { return new(ShadowsocksOutboundSettings) },
+	"vmess":       func() any { return new(VMessOutboundSettings) },
+	"socks":       func() any { return new(SocksOutboundSettings) },
+	"http":        func() any { return new(HTTPOutboundSettings) },
+	"freedom":     func() any { return new(FreedomSettings) },
+	"blackhole":   func() any { return new(BlackholeSettings) },
+}
+
+var inboundSettings = map[string]func() any{
+	"shadowsocks":   func() any { return new(ShadowsocksInboundSettings) },
+	"vmess":         func() any { return new(VMessInboundSettings) },
+	"socks":         func() any { return new(SocksInboundSettings) },
+	"http":          func() any { return new(HTTPInboundSettings) },
+	"dokodemo-door": func() any { return new(DokodemoSettings) },
+	"redirect":      func() any { return new(RedirectSettings) },
+}

@@ -1,0 +1,23 @@
+// Package bufpool pools the relay and record buffers of the data plane. One size class
+// serves every protocol: the largest record any of them sends (a Shadowsocks AEAD chunk,
+// 2+16+0x3FFF+16 bytes) fits, and a connection holds at most one per direction.
+package bufpool
+
+import "sync"
+
+// Size is the length of every pooled buffer.
+const Size = 20 << 10
+
+var pool = sync.Pool{New: func() any { b := make([]byte, Size); return &b }}
+
+// Get returns a buffer of len Size.
+func Get() *[]byte { return pool.Get().(*[]byte) }
+
+// Put returns b to the pool. b must have come from Get.
+func Put(b *[]byte) {
+	if cap(*b) < Size {
+		return
+	}
+	*b = (*b)[:Size]
+	pool.Put(b)
+}

@@ -1,0 +1,63 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+)
+
+// Dialer is the standard dialer signature, so *net.Dialer and any Outbound can be a parent.
+// The address is host:port; the host may be a domain name, which passes through
+// unresolved so that the exit hop resolves it.
+type Dialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// Outbound is a named Dialer: one hop of a chain, or a direct or blackhole exit.
+type Outbound interface {
+	Dialer
+	Tag() string
+}
+
+// Inbound decodes one protocol's handshake on an accepted connection.
+//
+// A server loop (see Server) owns deadlines, limits and relaying; an Inbound only turns
+// bytes into a Request. An Inbound that rejects a handshake in a way a prober could learn
+// from (wrong key, replay) deals with the connection itself before returning the error:
+// it drains or resets as its protocol's spec asks, so the close reveals nothing.
+type Inbound interface {
+	Handshake(ctx context.Context, conn net.Conn) (*Request, error)
+}
+
+// Request is what a client asked an inbound for.
+type Request struct {
+	// Destination is host:port; host may be a domain name.
+	Destination string
+	// Conn carries the client's payload once the protocol's framing is removed.
+	Conn net.Conn
+	// Answer tells the client how the upstream dial went before any payload is relayed.
+	// It is nil for protocols that report nothing (Shadowsocks, VMess, transparent capture).
+	Answer func(dialErr error) error
+}
+
+// ErrNetwork is returned by dialers asked for a network other than TCP.
+var ErrNetwork = errors.New("proxy: only tcp is supported")
+
+// CheckNetwork returns ErrNetwork unless network is a TCP network.
+func CheckNetwork(network string) error {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return nil
+	}
+	return ErrNetwork
+}
+
+// CloseWrite half-closes c if it can, so the peer sees EOF while the other direction keeps
+// flowing. Protocol wrappers implement CloseWrite by finishing their framing and passing
+// the call to the connection beneath.
+func CloseWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

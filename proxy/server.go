@@ -1,0 +1,201 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Defaults for ServerOptions. The handshake deadline is absolute from accept, so a client
+// trickling one byte at a time cannot extend it.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultIdleTimeout      = 300 * time.Second
+	DefaultDialTimeout      = 15 * time.Second
+	DefaultMaxConns         = 10000
+)
+
+// ServerOptions bounds what one inbound's clients can hold.
+type ServerOptions struct {
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	DialTimeout      time.Duration
+	MaxConns         int // accepted connections beyond this are closed at once
+	Logger           *slog.Logger
+}
+
+func (o *ServerOptions) withDefaults() ServerOptions {
+	v := *o
+	if v.HandshakeTimeout <= 0 {
+		v.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if v.IdleTimeout <= 0 {
+		v.IdleTimeout = DefaultIdleTimeout
+	}
+	if v.DialTimeout <= 0 {
+		v.DialTimeout = DefaultDialTimeout
+	}
+	if v.MaxConns <= 0 {
+		v.MaxConns = DefaultMaxConns
+	}
+	if v.Logger == nil {
+		v.Logger = slog.Default()
+	}
+	return v
+}
+
+// Server accepts connections for one Inbound and relays each request through a Dialer
+// (the router, which picks an outbound).
+type Server struct {
+	Tag     string
+	Inbound Inbound
+	Dialer  Dialer
+	Options ServerOptions
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closing  bool
+	wg       sync.WaitGroup
+	baseCtx  context.Context
+	cancel   context.CancelFunc
+	listener net.Listener
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("proxy: server closed")
+
+// Serve accepts on ln until Shutdown or an accept error.
+func (s *Server) Serve(ln net.Listener) error {
+	opts := s.Options.withDefaults()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listener = ln
+	s.conns = make(map[net.Conn]struct{})
+	s.baseCtx, s.cancel = context.WithCancel(context.Background())
+	s.mu.Unlock()
+	log := opts.Logger.With("inbound", s.Tag)
+
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if !s.track(conn, opts.MaxConns) {
+			log.Warn("connection limit reached, refusing", "limit", opts.MaxConns, "remote", conn.RemoteAddr())
+			abort(conn)
+			conn.Close()
+			continue
+		}
+		go func() {
+			defer s.untrack(conn)
+			s.serveConn(conn, opts, log)
+		}()
+	}
+}
+
+func (s *Server) serveConn(conn net.Conn, opts ServerOptions, log *slog.Logger) {
+	ctx := s.baseCtx
+	conn.SetDeadline(time.Now().Add(opts.HandshakeTimeout))
+	req, err := s.Inbound.Handshake(ctx, conn)
+	if err != nil {
+		log.Debug("handshake failed", "remote", conn.RemoteAddr(), "err", err)
+		conn.Close()
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	dialCtx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
+	upstream, err := s.Dialer.DialContext(dialCtx, "tcp", req.Destination)
+	cancel()
+	if req.Answer != nil {
+		if aerr := req.Answer(err); aerr != nil && err == nil {
+			err = aerr
+			upstream.Close()
+		}
+	}
+	if err != nil {
+		log.Info("dial failed", "remote", conn.RemoteAddr(), "destination", req.Destination, "err", err)
+		req.Conn.Close()
+		return
+	}
+	start := time.Now()
+	stats, err := Relay(req.Conn, upstream, opts.IdleTimeout)
+	log.Debug("relay done", "remote", conn.RemoteAddr(), "destination", req.Destination,
+		"up", stats.Up, "down", stats.Down, "duration", time.Since(start), "err", err)
+}
+
+func (s *Server) track(c net.Conn, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || len(s.conns) >= limit {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Shutdown stops accepting, lets open connections finish until ctx is done, then closes
+// whatever remains. It returns ctx's error if it had to cut connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	ln := s.listener
+	s.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// ActiveConns reports how many accepted connections are open.
+func (s *Server) ActiveConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
