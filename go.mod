@@ -1,3 +1,11 @@
 module github.com/proxychain/proxychain
 
-go 1.26
+go 1.26.0
+
+require (
+	go.uber.org/goleak v1.3.0
+	golang.org/x/crypto v0.59.0
+	golang.org/x/net v0.62.0
+)
+
+require golang.org/x/sys v0.50.0 // indirect
