@@ -1,0 +1,589 @@
+// Command bench measures proxychain's client against v2ray and Xray through the same
+// loopback hops, in one run, and prints the ratios. Run it with `make bench`.
+//
+// Every client runs as a separate process with the same V2Ray-format config (a SOCKS
+// inbound and a chain of outbounds linked by proxySettings), so the figures compare
+// implementations, not configurations. Per client it reports:
+//
+//   - download and upload throughput through the chain (4 streams, 64 MiB each);
+//   - client CPU-seconds per GiB moved (utime+stime of the client process);
+//   - client RSS idle, and with 200 connections open through the chain;
+//   - time to first byte of a fresh connection (median of 30).
+//
+// The machine has few cores and the hops, target and load generator share them with the
+// client, so absolute numbers are modest; the ratios between clients are what to read.
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/proxy"
+)
+
+var (
+	streams     = flag.Int("streams", 4, "concurrent streams in the throughput tests")
+	streamBytes = flag.Int64("stream-mib", 64, "MiB per stream in the throughput tests") // scaled below
+	openConns   = flag.Int("open-conns", 200, "connections held open for the RSS-under-load figure")
+	only        = flag.String("scenario", "", "run only scenarios whose name contains this")
+	outPath     = flag.String("o", "", "also write the markdown report to this file")
+)
+
+func main() {
+	flag.Parse()
+	root, err := repoRoot()
+	check(err)
+	env := &environment{root: root}
+	env.work, err = os.MkdirTemp("", "proxychain-bench-")
+	check(err)
+	defer os.RemoveAll(env.work)
+	env.target = startSink()
+
+	var report strings.Builder
+	fmt.Fprintf(&report, "Measured %s on %s (%d CPUs), command `make bench`.\n\n",
+		time.Now().UTC().Format("2006-01-02"), machine(), cpus())
+	for _, sc := range scenarios {
+		if *only != "" && !strings.Contains(sc.name, *only) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "== %s\n", sc.name)
+		results, err := env.run(sc)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "   scenario failed: %v\n", err)
+			fmt.Fprintf(&report, "### %s\n\nfailed: %v\n\n", sc.name, err)
+			continue
+		}
+		writeTable(&report, sc, results)
+	}
+	fmt.Print(report.String())
+	if *outPath != "" {
+		check(os.WriteFile(*outPath, []byte(report.String()), 0o644))
+	}
+}
+
+// A hop is a server in the chain; every client dials the same hops.
+type hop struct {
+	tag      string
+	impl     string         // "ss-server", "xray", "v2ray" or "proxychain"
+	protocol string         // "shadowsocks" or "vmess"
+	inbound  map[string]any // the server's inbound settings (V2Ray format)
+	outbound map[string]any // the client's outbound settings for this hop, without address and port
+}
+
+// A scenario is a chain of hops and the clients that can speak all of it.
+type scenario struct {
+	name    string
+	hops    []hop // from the client outward
+	clients []string
+}
+
+func ss(tag, impl, method string) hop {
+	return hop{
+		tag: tag, impl: impl, protocol: "shadowsocks",
+		inbound:  map[string]any{"method": method, "password": "bench-password", "network": "tcp"},
+		outbound: map[string]any{"method": method, "password": "bench-password"},
+	}
+}
+
+var scenarios = []scenario{
+	{
+		name:    "2 Shadowsocks hops, aes-256-gcm",
+		hops:    []hop{ss("hop1", "ss-server", "aes-256-gcm"), ss("hop2", "ss-server", "aes-256-gcm")},
+		clients: []string{"proxychain", "v2ray", "xray"},
+	},
+	{
+		name:    "2 Shadowsocks hops, chacha20-ietf-poly1305",
+		hops:    []hop{ss("hop1", "ss-server", "chacha20-ietf-poly1305"), ss("hop2", "ss-server", "chacha20-ietf-poly1305")},
+		clients: []string{"proxychain", "v2ray", "xray"},
+	},
+	{
+		name:    "2 Shadowsocks hops, 2022-blake3-aes-128-gcm",
+		hops:    []hop{ss2022("hop1"), ss2022("hop2")},
+		clients: []string{"proxychain", "xray"},
+	},
+	{
+		name:    "1 Shadowsocks hop, aes-256-cfb (the seed's cipher)",
+		hops:    []hop{ss("hop1", "ss-server", "aes-256-cfb")},
+		clients: []string{"proxychain", "ss-local"},
+	},
+}
+
+func ss2022(tag string) hop {
+	const psk = "pTwvGGaHTz2nXkb6S5Yd2A==" // 16 bytes, base64
+	h := ss(tag, "xray", "2022-blake3-aes-128-gcm")
+	h.inbound["password"] = psk
+	h.outbound["password"] = psk
+	return h
+}
+
+type result struct {
+	client             string
+	downMBps, upMBps   float64
+	cpuPerGiB          float64
+	rssIdle, rssLoaded int64 // KiB
+	ttfb               time.Duration
+}
+
+type environment struct {
+	root, work string
+	target     string
+}
+
+func (e *environment) run(sc scenario) ([]result, error) {
+	var procs []*exec.Cmd
+	defer func() { stopAll(procs) }()
+	addrs := make([]string, len(sc.hops))
+	for i, h := range sc.hops {
+		addr, cmd, err := e.startHop(h)
+		if err != nil {
+			return nil, fmt.Errorf("hop %s (%s): %w", h.tag, h.impl, err)
+		}
+		procs = append(procs, cmd)
+		addrs[i] = addr
+	}
+	var results []result
+	for _, client := range sc.clients {
+		r, err := e.measure(client, sc, addrs)
+		if err != nil {
+			return nil, fmt.Errorf("client %s: %w", client, err)
+		}
+		fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
+			r.client, r.downMBps, r.upMBps, r.cpuPerGiB, r.rssIdle, r.rssLoaded, *openConns, r.ttfb)
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func (e *environment) startHop(h hop) (string, *exec.Cmd, error) {
+	port := freePort()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var cmd *exec.Cmd
+	if h.impl == "ss-server" {
+		cmd = exec.Command("ss-server", "-s", "127.0.0.1", "-p", strconv.Itoa(port),
+			"-k", h.inbound["password"].(string), "-m", h.inbound["method"].(string))
+	} else {
+		cfg := map[string]any{
+			"log":       map[string]any{"loglevel": "warning"},
+			"inbounds":  []any{map[string]any{"listen": "127.0.0.1", "port": port, "protocol": h.protocol, "settings": h.inbound}},
+			"outbounds": []any{map[string]any{"protocol": "freedom"}},
+		}
+		path, err := e.writeConfig(h.tag+"-"+h.impl, cfg)
+		if err != nil {
+			return "", nil, err
+		}
+		cmd = e.command(h.impl, path)
+	}
+	if err := e.start(cmd, h.tag); err != nil {
+		return "", nil, err
+	}
+	return addr, cmd, waitListening(addr)
+}
+
+// clientConfig is the V2Ray-format client config every client implementation loads: a
+// SOCKS inbound and the chain, exit-most outbound first (the default outbound).
+func clientConfig(sc scenario, addrs []string, socksPort int) map[string]any {
+	var outbounds []any
+	for i := len(sc.hops) - 1; i >= 0; i-- {
+		h := sc.hops[i]
+		host, portStr, _ := net.SplitHostPort(addrs[i])
+		port, _ := strconv.Atoi(portStr)
+		server := map[string]any{"address": host, "port": port}
+		for k, v := range h.outbound {
+			server[k] = v
+		}
+		ob := map[string]any{"tag": h.tag, "protocol": h.protocol}
+		if h.protocol == "vmess" {
+			ob["settings"] = map[string]any{"vnext": []any{server}}
+		} else {
+			ob["settings"] = map[string]any{"servers": []any{server}}
+		}
+		if i > 0 {
+			ob["proxySettings"] = map[string]any{"tag": sc.hops[i-1].tag}
+		}
+		outbounds = append(outbounds, ob)
+	}
+	return map[string]any{
+		"log":       map[string]any{"loglevel": "warning"},
+		"inbounds":  []any{map[string]any{"listen": "127.0.0.1", "port": socksPort, "protocol": "socks", "settings": map[string]any{"auth": "noauth"}}},
+		"outbounds": outbounds,
+	}
+}
+
+func (e *environment) measure(client string, sc scenario, addrs []string) (result, error) {
+	socksPort := freePort()
+	socksAddr := "127.0.0.1:" + strconv.Itoa(socksPort)
+	var cmd *exec.Cmd
+	if client == "ss-local" {
+		h := sc.hops[0]
+		host, port, _ := net.SplitHostPort(addrs[0])
+		cmd = exec.Command("ss-local", "-s", host, "-p", port, "-b", "127.0.0.1", "-l", strconv.Itoa(socksPort),
+			"-k", h.outbound["password"].(string), "-m", h.outbound["method"].(string))
+	} else {
+		path, err := e.writeConfig("client-"+client, clientConfig(sc, addrs, socksPort))
+		if err != nil {
+			return result{}, err
+		}
+		cmd = e.command(client, path)
+	}
+	if err := e.start(cmd, "client-"+client); err != nil {
+		return result{}, err
+	}
+	defer stopAll([]*exec.Cmd{cmd})
+	if err := waitListening(socksAddr); err != nil {
+		return result{}, err
+	}
+	pid := cmd.Process.Pid
+	dialer, err := proxy.SOCKS5("tcp", socksAddr, nil, proxy.Direct)
+	if err != nil {
+		return result{}, err
+	}
+	dial := func() (net.Conn, error) { return dialer.Dial("tcp", e.target) }
+
+	r := result{client: client}
+	// Warm up the chain (first dials, lazy initialisation) before measuring anything.
+	if err := transfer(dial, 1, 1<<20, 0); err != nil {
+		return r, fmt.Errorf("warm-up: %w", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	r.rssIdle = rssKiB(pid)
+
+	if r.ttfb, err = timeToFirstByte(dial, 30); err != nil {
+		return r, fmt.Errorf("ttfb: %w", err)
+	}
+
+	per := *streamBytes << 20
+	total := float64(per) * float64(*streams)
+	cpu0 := cpuSeconds(pid)
+	t0 := time.Now()
+	if err := transfer(dial, *streams, per, 0); err != nil {
+		return r, fmt.Errorf("download: %w", err)
+	}
+	down := time.Since(t0)
+	t1 := time.Now()
+	if err := transfer(dial, *streams, 0, per); err != nil {
+		return r, fmt.Errorf("upload: %w", err)
+	}
+	up := time.Since(t1)
+	cpu := cpuSeconds(pid) - cpu0
+	r.downMBps = total / down.Seconds() / 1e6
+	r.upMBps = total / up.Seconds() / 1e6
+	r.cpuPerGiB = cpu / (2 * total / (1 << 30))
+
+	conns, err := holdOpen(dial, *openConns)
+	if err != nil {
+		return r, fmt.Errorf("open %d connections: %w", *openConns, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	r.rssLoaded = rssKiB(pid)
+	for _, c := range conns {
+		c.Close()
+	}
+	return r, nil
+}
+
+func (e *environment) command(impl, config string) *exec.Cmd {
+	switch impl {
+	case "proxychain":
+		return exec.Command(filepath.Join(e.root, "bin", "proxychain"), "run", "-c", config)
+	case "xray":
+		return exec.Command(filepath.Join(e.root, "bin", "xray"), "run", "-c", config)
+	case "v2ray":
+		return exec.Command("v2ray", "-config", config)
+	}
+	panic("bench: unknown implementation " + impl)
+}
+
+func (e *environment) start(cmd *exec.Cmd, name string) error {
+	logf, err := os.Create(filepath.Join(e.work, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd.Start()
+}
+
+func (e *environment) writeConfig(name string, v any) (string, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(e.work, name+".json")
+	return path, os.WriteFile(path, b, 0o600)
+}
+
+func stopAll(cmds []*exec.Cmd) {
+	for _, c := range cmds {
+		c.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			c.Process.Kill()
+			<-done
+		}
+	}
+}
+
+// The sink target: a client sends [u64 bytes wanted][u64 bytes it will send][its bytes];
+// the sink sends the wanted bytes while it reads and discards the rest, then answers one
+// byte after the upload so the client knows every byte arrived.
+func startSink() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	block := make([]byte, 32<<10)
+	for i := range block {
+		block[i] = byte(rand.Uint32())
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serveSink(c, block)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func serveSink(c net.Conn, block []byte) {
+	defer c.Close()
+	var hdr [16]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		return
+	}
+	want := int64(binary.BigEndian.Uint64(hdr[:8]))
+	upload := int64(binary.BigEndian.Uint64(hdr[8:]))
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.CopyN(io.Discard, c, upload)
+		done <- err
+	}()
+	for want > 0 {
+		n := min(want, int64(len(block)))
+		if _, err := c.Write(block[:n]); err != nil {
+			return
+		}
+		want -= n
+	}
+	if err := <-done; err == nil && upload > 0 {
+		c.Write([]byte{1})
+	}
+}
+
+// transfer runs n concurrent streams, each downloading down bytes and uploading up bytes.
+func transfer(dial func() (net.Conn, error), n int, down, up int64) error {
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- stream(dial, down, up) }()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func stream(dial func() (net.Conn, error), down, up int64) error {
+	c, err := dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	var hdr [16]byte
+	binary.BigEndian.PutUint64(hdr[:8], uint64(down))
+	binary.BigEndian.PutUint64(hdr[8:], uint64(up))
+	if _, err := c.Write(hdr[:]); err != nil {
+		return err
+	}
+	if up > 0 {
+		buf := make([]byte, 32<<10)
+		for left := up; left > 0; {
+			n := min(left, int64(len(buf)))
+			if _, err := c.Write(buf[:n]); err != nil {
+				return err
+			}
+			left -= n
+		}
+		down++ // the sink's acknowledgement byte
+	}
+	n, err := io.CopyN(io.Discard, c, down)
+	if err != nil {
+		return fmt.Errorf("got %d of %d bytes: %w", n, down, err)
+	}
+	return nil
+}
+
+func timeToFirstByte(dial func() (net.Conn, error), n int) (time.Duration, error) {
+	var samples []time.Duration
+	for range n {
+		t0 := time.Now()
+		c, err := dial()
+		if err != nil {
+			return 0, err
+		}
+		var hdr [16]byte
+		binary.BigEndian.PutUint64(hdr[:8], 1)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Write(hdr[:])
+		if err == nil {
+			_, err = io.ReadFull(c, hdr[:1])
+		}
+		c.Close()
+		if err != nil {
+			return 0, err
+		}
+		samples = append(samples, time.Since(t0))
+	}
+	slices.Sort(samples)
+	return samples[len(samples)/2], nil
+}
+
+func holdOpen(dial func() (net.Conn, error), n int) ([]net.Conn, error) {
+	var conns []net.Conn
+	for range n {
+		c, err := dial()
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, err
+		}
+		var hdr [16]byte
+		binary.BigEndian.PutUint64(hdr[:8], 1)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(hdr[:]); err == nil {
+			_, err = io.ReadFull(c, hdr[:1])
+		}
+		c.SetDeadline(time.Time{})
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+// cpuSeconds is the process's user+system time, from /proc/PID/stat (in USER_HZ, 100 on Linux).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may contain spaces; fields resume after its closing parenthesis.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100
+}
+
+func rssKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func writeTable(w io.Writer, sc scenario, results []result) {
+	fmt.Fprintf(w, "### %s\n\n", sc.name)
+	fmt.Fprintf(w, "| client | down MB/s | up MB/s | CPU-s/GiB | RSS idle KiB | RSS %d conns KiB | TTFB |\n", *openConns)
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.2f | %d | %d | %v |\n", r.client, r.downMBps, r.upMBps,
+			r.cpuPerGiB, r.rssIdle, r.rssLoaded, r.ttfb.Round(10*time.Microsecond))
+	}
+	ours := results[0]
+	for _, peer := range results[1:] {
+		fmt.Fprintf(w, "\nproxychain / %s: down %.2f×, up %.2f×, CPU per GiB %.2f×, RSS idle %.2f×, RSS loaded %.2f×, TTFB %.2f×\n",
+			peer.client, ours.downMBps/peer.downMBps, ours.upMBps/peer.upMBps, ours.cpuPerGiB/peer.cpuPerGiB,
+			float64(ours.rssIdle)/float64(peer.rssIdle), float64(ours.rssLoaded)/float64(peer.rssLoaded),
+			float64(ours.ttfb)/float64(peer.ttfb))
+	}
+	fmt.Fprintln(w)
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitListening(addr string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is not listening: %w", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func machine() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func cpus() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("bench: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
