@@ -96,6 +96,8 @@ type ShadowsocksServer struct {
 	OTA          bool   `json:"ota,omitempty"`
 	Email        string `json:"email,omitempty"`
 	Level        int    `json:"level,omitempty"`
+
+	passwordFromFile string // PasswordFile's contents, read by ResolveFiles
 }
 
 // ShadowsocksInboundSettings: protocol "shadowsocks", inbound (V2Ray v4 shape).
@@ -107,6 +109,8 @@ type ShadowsocksInboundSettings struct {
 	Email        string `json:"email,omitempty"`
 	Level        int    `json:"level,omitempty"`
 	Network      string `json:"network,omitempty"` // "tcp" (udp is not implemented)
+
+	passwordFromFile string // PasswordFile's contents, read by ResolveFiles
 }
 
 // VMessOutboundSettings: protocol "vmess", outbound.
@@ -129,6 +133,8 @@ type VMessUser struct {
 	Security string `json:"security,omitempty"` // aes-128-gcm, chacha20-poly1305, none, zero, auto (default)
 	Email    string `json:"email,omitempty"`
 	Level    int    `json:"level,omitempty"`
+
+	idFromFile string // IDFile's contents, read by ResolveFiles
 }
 
 // VMessInboundSettings: protocol "vmess", inbound.
@@ -161,6 +167,8 @@ type Account struct {
 	User     string `json:"user"`
 	Pass     string `json:"pass,omitempty"`
 	PassFile string `json:"passFile,omitempty"`
+
+	passFromFile string // PassFile's contents, read by ResolveFiles
 }
 
 // FreedomSettings: protocol "freedom", the direct exit.

@@ -1,0 +1,167 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// Load reads, parses and validates the config file at path, then reads every secret file
+// it names (passwordFile, idFile, passFile); a relative name is taken from the config
+// file's directory. Secrets stay in memory: MarshalJSON writes the file names, not their
+// contents.
+func Load(path string) (*Config, []Warning, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, warnings, err := Parse(data)
+	if err != nil {
+		return nil, warnings, err
+	}
+	if err := cfg.ResolveFiles(filepath.Dir(path)); err != nil {
+		return nil, warnings, err
+	}
+	return cfg, warnings, nil
+}
+
+// Parse decodes and validates a config. It reads no files: secret files are checked for
+// presence of a name only, and read by Load or ResolveFiles.
+func Parse(data []byte) (*Config, []Warning, error) {
+	stripped := StripComments(data)
+	if err := syntaxCheck(data, stripped); err != nil {
+		return nil, nil, err
+	}
+	var d decoder
+	cfg := new(Config)
+	if err := d.decode(stripped, reflect.ValueOf(cfg).Elem(), ""); err != nil {
+		return nil, nil, err
+	}
+	for i := range cfg.Outbounds {
+		o := &cfg.Outbounds[i]
+		if err := d.settings(&o.Settings, o.Protocol, outboundSettings, fmt.Sprintf("outbounds[%d]", i)); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i := range cfg.Inbounds {
+		in := &cfg.Inbounds[i]
+		if err := d.settings(&in.Settings, in.Protocol, inboundSettings, fmt.Sprintf("inbounds[%d]", i)); err != nil {
+			return nil, nil, err
+		}
+	}
+	var warnings []Warning
+	if ignored := append(d.unknown, unimplemented(cfg)...); len(ignored) > 0 {
+		slices.Sort(ignored)
+		warnings = append(warnings, Warning{
+			Message: "ignoring fields proxychain does not implement: " + strings.Join(ignored, ", "),
+		})
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, warnings, err
+	}
+	return cfg, warnings, nil
+}
+
+// settings replaces the raw settings in *slot with the protocol's settings type. Absent
+// settings become that type's zero value, so a consumer can always type-switch.
+func (d *decoder) settings(slot *any, protocol string, registry map[string]func() any, path string) error {
+	if protocol == "" {
+		return pathErrorf(path+".protocol", "required")
+	}
+	mk, ok := registry[protocol]
+	if !ok {
+		return pathErrorf(path+".protocol", "unknown protocol %q", protocol)
+	}
+	target := mk()
+	if raw, ok := (*slot).(json.RawMessage); ok {
+		if err := d.decodeInto(raw, target, path+".settings"); err != nil {
+			return err
+		}
+	}
+	*slot = target
+	return nil
+}
+
+// unimplemented lists the paths of known fields whose value asks for something
+// proxychain does not do, so they are reported with the unknown ones.
+func unimplemented(cfg *Config) []string {
+	var paths []string
+	if cfg.Log != nil && cfg.Log.Access != "" {
+		paths = append(paths, "log.access")
+	}
+	if cfg.Routing != nil && cfg.Routing.DomainStrategy != "" && cfg.Routing.DomainStrategy != "AsIs" {
+		paths = append(paths, "routing.domainStrategy")
+	}
+	for i, in := range cfg.Inbounds {
+		p := fmt.Sprintf("inbounds[%d]", i)
+		if !plainTCP(in.StreamSettings) {
+			paths = append(paths, p+".streamSettings")
+		}
+		if in.Sniffing != nil && in.Sniffing.Enabled {
+			paths = append(paths, p+".sniffing")
+		}
+		switch s := in.Settings.(type) {
+		case *SocksInboundSettings:
+			if s.UDP {
+				paths = append(paths, p+".settings.udp")
+			}
+		case *ShadowsocksInboundSettings:
+			if strings.Contains(s.Network, "udp") {
+				paths = append(paths, p+".settings.network")
+			}
+		case *DokodemoSettings:
+			if strings.Contains(s.Network, "udp") {
+				paths = append(paths, p+".settings.network")
+			}
+		}
+	}
+	for i, o := range cfg.Outbounds {
+		p := fmt.Sprintf("outbounds[%d]", i)
+		if !plainTCP(o.StreamSettings) {
+			paths = append(paths, p+".streamSettings")
+		}
+		if len(o.Mux) > 0 {
+			var mux struct{ Enabled bool }
+			if json.Unmarshal(o.Mux, &mux) != nil || mux.Enabled {
+				paths = append(paths, p+".mux")
+			}
+		}
+	}
+	return paths
+}
+
+// plainTCP reports whether streamSettings asks for nothing beyond what proxychain does:
+// raw TCP with no TLS.
+func plainTCP(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || isNull(raw) {
+		return true
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	for k, v := range m {
+		var s string
+		json.Unmarshal(v, &s)
+		switch {
+		case k == "network" && (s == "" || s == "tcp"):
+		case k == "security" && (s == "" || s == "none"):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalJSON writes the config as V2Ray JSON that Parse reads back. Secrets read from
+// files are not written; the file names are.
+func (c *Config) MarshalJSON() ([]byte, error) {
+	type plain Config // without this method
+	return json.Marshal((*plain)(c))
+}

@@ -1,0 +1,258 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+)
+
+// Validate checks what a config means, without reading files: required fields, port
+// ranges, one of each secret and its file twin, and routing rules that name outbounds.
+// The outbound graph (proxySettings) is checked by package chain. Every problem is
+// reported, each a *PathError, joined with errors.Join.
+func (c *Config) Validate() error {
+	var v validator
+	if len(c.Outbounds) == 0 {
+		v.add("outbounds", "at least one outbound is required")
+	}
+	for i := range c.Outbounds {
+		v.outbound(&c.Outbounds[i], fmt.Sprintf("outbounds[%d]", i))
+	}
+	inboundTags := map[string]int{}
+	for i := range c.Inbounds {
+		in := &c.Inbounds[i]
+		p := fmt.Sprintf("inbounds[%d]", i)
+		if in.Tag != "" {
+			if j, dup := inboundTags[in.Tag]; dup {
+				v.add(p+".tag", "duplicate tag %q (also inbounds[%d])", in.Tag, j)
+			} else {
+				inboundTags[in.Tag] = i
+			}
+		}
+		v.inbound(in, p)
+	}
+	if c.Routing != nil {
+		v.routing(c.Routing, c.Outbounds)
+	}
+	return errors.Join(v.errs...)
+}
+
+type validator struct {
+	errs []error
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, pathErrorf(path, format, args...))
+}
+
+func (v *validator) outbound(o *OutboundConfig, p string) {
+	if o.SendThrough != "" {
+		if _, err := netip.ParseAddr(o.SendThrough); err != nil {
+			v.add(p+".sendThrough", "want an IP address, got %q", o.SendThrough)
+		}
+	}
+	p += ".settings"
+	switch s := o.Settings.(type) {
+	case *ShadowsocksOutboundSettings:
+		if len(s.Servers) == 0 {
+			v.add(p+".servers", "at least one server is required")
+		}
+		for i := range s.Servers {
+			srv := &s.Servers[i]
+			sp := fmt.Sprintf("%s.servers[%d]", p, i)
+			v.server(sp, srv.Address, srv.Port)
+			v.required(sp+".method", srv.Method)
+			v.secret(sp, "password", srv.Password, srv.PasswordFile)
+			if srv.OTA {
+				v.add(sp+".ota", `one-time auth was removed from Shadowsocks (SIP004 AEAD replaced it); set "ota": false`)
+			}
+		}
+	case *VMessOutboundSettings:
+		if len(s.Vnext) == 0 {
+			v.add(p+".vnext", "at least one server is required")
+		}
+		for i := range s.Vnext {
+			srv := &s.Vnext[i]
+			sp := fmt.Sprintf("%s.vnext[%d]", p, i)
+			v.server(sp, srv.Address, srv.Port)
+			if len(srv.Users) == 0 {
+				v.add(sp+".users", "at least one user is required")
+			}
+			for j := range srv.Users {
+				v.vmessUser(&srv.Users[j], fmt.Sprintf("%s.users[%d]", sp, j))
+			}
+		}
+	case *SocksOutboundSettings:
+		v.proxyServers(p, s.Servers)
+	case *HTTPOutboundSettings:
+		v.proxyServers(p, s.Servers)
+	case *FreedomSettings:
+		switch s.DomainStrategy {
+		case "", "AsIs", "UseIP", "UseIPv4", "UseIPv6":
+		default:
+			v.add(p+".domainStrategy", `want one of "AsIs", "UseIP", "UseIPv4", "UseIPv6", got %q`, s.DomainStrategy)
+		}
+		if s.Redirect != "" {
+			if _, port, err := splitRedirect(s.Redirect); err != nil {
+				v.add(p+".redirect", "%v", err)
+			} else if port < 0 || port > 65535 {
+				v.add(p+".redirect", "port %d is out of range", port)
+			}
+		}
+	case *BlackholeSettings:
+		if s.Response != nil {
+			switch s.Response.Type {
+			case "", "none", "http":
+			default:
+				v.add(p+".response.type", `want "none" or "http", got %q`, s.Response.Type)
+			}
+		}
+	case nil:
+		v.add(p, "required")
+	}
+}
+
+func (v *validator) inbound(in *InboundConfig, p string) {
+	if in.Port < 1 || in.Port > 65535 {
+		v.add(p+".port", "want a port from 1 to 65535, got %d", in.Port)
+	}
+	if in.Listen != "" {
+		if _, err := netip.ParseAddr(in.Listen); err != nil {
+			v.add(p+".listen", "want an IP address, got %q", in.Listen)
+		}
+	}
+	p += ".settings"
+	switch s := in.Settings.(type) {
+	case *ShadowsocksInboundSettings:
+		v.required(p+".method", s.Method)
+		v.secret(p, "password", s.Password, s.PasswordFile)
+		if s.OTA {
+			v.add(p+".ota", `one-time auth was removed from Shadowsocks (SIP004 AEAD replaced it); set "ota": false`)
+		}
+	case *VMessInboundSettings:
+		if len(s.Clients) == 0 {
+			v.add(p+".clients", "at least one client is required")
+		}
+		for i := range s.Clients {
+			v.vmessUser(&s.Clients[i], fmt.Sprintf("%s.clients[%d]", p, i))
+		}
+	case *SocksInboundSettings:
+		switch s.Auth {
+		case "", "noauth":
+		case "password":
+			if len(s.Accounts) == 0 {
+				v.add(p+".accounts", `at least one account is required with "auth": "password"`)
+			}
+		default:
+			v.add(p+".auth", `want "noauth" or "password", got %q`, s.Auth)
+		}
+		v.accounts(p+".accounts", s.Accounts)
+	case *HTTPInboundSettings:
+		v.accounts(p+".accounts", s.Accounts)
+	case *DokodemoSettings:
+		if s.FollowRedirect {
+			break
+		}
+		v.server(p, s.Address, s.Port)
+	case *RedirectSettings:
+	case nil:
+		v.add(p, "required")
+	}
+}
+
+func (v *validator) routing(r *RoutingConfig, outbounds []OutboundConfig) {
+	tags := map[string]bool{}
+	for _, o := range outbounds {
+		if o.Tag != "" {
+			tags[o.Tag] = true
+		}
+	}
+	for i, rule := range r.Rules {
+		p := fmt.Sprintf("routing.rules[%d]", i)
+		if rule.Type != "" && rule.Type != "field" {
+			v.add(p+".type", `want "field", got %q`, rule.Type)
+		}
+		if len(rule.Domain) == 0 && len(rule.IP) == 0 && rule.Port == "" && len(rule.InboundTag) == 0 {
+			v.add(p, "a rule needs at least one of domain, ip, port or inboundTag")
+		}
+		switch {
+		case rule.OutboundTag == "":
+			v.add(p+".outboundTag", "required (balancers are not implemented)")
+		case !tags[rule.OutboundTag]:
+			v.add(p+".outboundTag", "no outbound tagged %q", rule.OutboundTag)
+		}
+	}
+}
+
+func (v *validator) server(p, address string, port int) {
+	v.required(p+".address", address)
+	if port < 1 || port > 65535 {
+		v.add(p+".port", "want a port from 1 to 65535, got %d", port)
+	}
+}
+
+func (v *validator) proxyServers(p string, servers []ProxyServer) {
+	if len(servers) == 0 {
+		v.add(p+".servers", "at least one server is required")
+	}
+	for i := range servers {
+		sp := fmt.Sprintf("%s.servers[%d]", p, i)
+		v.server(sp, servers[i].Address, servers[i].Port)
+		v.accounts(sp+".users", servers[i].Users)
+	}
+}
+
+func (v *validator) accounts(p string, accounts []Account) {
+	for i := range accounts {
+		ap := fmt.Sprintf("%s[%d]", p, i)
+		v.required(ap+".user", accounts[i].User)
+		v.secret(ap, "pass", accounts[i].Pass, accounts[i].PassFile)
+	}
+}
+
+func (v *validator) vmessUser(u *VMessUser, p string) {
+	v.secret(p, "id", u.ID, u.IDFile)
+	if u.AlterID < 0 || u.AlterID > 65535 {
+		v.add(p+".alterId", "want 0 to 65535, got %d", u.AlterID)
+	}
+	switch u.Security {
+	case "", "auto", "aes-128-gcm", "chacha20-poly1305", "none", "zero":
+	default:
+		v.add(p+".security", `want one of "auto", "aes-128-gcm", "chacha20-poly1305", "none", "zero", got %q`, u.Security)
+	}
+}
+
+func (v *validator) required(p, value string) {
+	if value == "" {
+		v.add(p, "required")
+	}
+}
+
+// secret checks that exactly one of field and its File twin is set.
+func (v *validator) secret(p, field, value, file string) {
+	switch {
+	case value != "" && file != "":
+		v.add(p+"."+field, "set only one of %q and %q", field, field+"File")
+	case value == "" && file == "":
+		v.add(p+"."+field, "required (or %q)", field+"File")
+	}
+}
+
+// splitRedirect parses freedom's redirect, "host:port", where an empty host or a zero
+// port keeps the original destination's.
+func splitRedirect(s string) (host string, port int, err error) {
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	if portStr == "" {
+		return host, 0, nil
+	}
+	port, err = strconv.Atoi(portStr)
+	if err != nil {
+		return "", 0, fmt.Errorf("want host:port, got %q", s)
+	}
+	return host, port, nil
+}
