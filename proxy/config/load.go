@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,28 +12,92 @@ import (
 	"strings"
 )
 
-// Load reads, parses and validates the config file at path, then reads every secret file
-// it names (passwordFile, idFile, passFile); a relative name is taken from the config
-// file's directory. Secrets stay in memory: MarshalJSON writes the file names, not their
-// contents.
-func Load(path string) (*Config, []Warning, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("config: %w", err)
+// Load reads, parses and validates the config files at paths, then reads every secret
+// file they name (passwordFile, idFile, passFile); a relative name is taken from the
+// directory of the config file that names it. Secrets stay in memory: MarshalJSON writes
+// the file names, not their contents.
+//
+// Several files merge as in V2Ray: inbounds, outbounds and routing rules are appended in
+// file order (so the default outbound is the first outbound of the first file that has
+// any), and log and the other routing fields come from the last file that sets them. The
+// merged config is validated as a whole, so one file may route to another's outbounds.
+func Load(paths ...string) (*Config, []Warning, error) {
+	if len(paths) == 0 {
+		return nil, nil, errors.New("config: no config file")
 	}
-	cfg, warnings, err := Parse(data)
-	if err != nil {
+	merged := new(Config)
+	var warnings []Warning
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, warnings, fmt.Errorf("config: %w", err)
+		}
+		cfg, w, err := decodeConfig(data)
+		warnings = append(warnings, inFile(w, path, len(paths))...)
+		if err == nil {
+			err = cfg.ResolveFiles(filepath.Dir(path))
+		}
+		if err != nil {
+			if len(paths) > 1 {
+				err = fmt.Errorf("%s: %w", path, err)
+			}
+			return nil, warnings, err
+		}
+		merged.merge(cfg)
+	}
+	if err := merged.Validate(); err != nil {
 		return nil, warnings, err
 	}
-	if err := cfg.ResolveFiles(filepath.Dir(path)); err != nil {
-		return nil, warnings, err
+	return merged, warnings, nil
+}
+
+func (c *Config) merge(next *Config) {
+	c.Inbounds = append(c.Inbounds, next.Inbounds...)
+	c.Outbounds = append(c.Outbounds, next.Outbounds...)
+	if next.Log != nil {
+		c.Log = next.Log
 	}
-	return cfg, warnings, nil
+	if next.Routing != nil {
+		rules := c.routingRules()
+		r := *next.Routing
+		r.Rules = append(rules, r.Rules...)
+		c.Routing = &r
+	}
+}
+
+func (c *Config) routingRules() []RoutingRule {
+	if c.Routing == nil {
+		return nil
+	}
+	return c.Routing.Rules
+}
+
+// inFile names the file in each warning when there are several.
+func inFile(ws []Warning, path string, files int) []Warning {
+	if files < 2 {
+		return ws
+	}
+	for i := range ws {
+		ws[i].Message = path + ": " + ws[i].Message
+	}
+	return ws
 }
 
 // Parse decodes and validates a config. It reads no files: secret files are checked for
 // presence of a name only, and read by Load or ResolveFiles.
 func Parse(data []byte) (*Config, []Warning, error) {
+	cfg, warnings, err := decodeConfig(data)
+	if err != nil {
+		return nil, warnings, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, warnings, err
+	}
+	return cfg, warnings, nil
+}
+
+// decodeConfig parses one file into a Config without validating it as a whole.
+func decodeConfig(data []byte) (*Config, []Warning, error) {
 	stripped := StripComments(data)
 	if err := syntaxCheck(data, stripped); err != nil {
 		return nil, nil, err
@@ -60,9 +125,6 @@ func Parse(data []byte) (*Config, []Warning, error) {
 		warnings = append(warnings, Warning{
 			Message: "ignoring fields proxychain does not implement: " + strings.Join(ignored, ", "),
 		})
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, warnings, err
 	}
 	return cfg, warnings, nil
 }
