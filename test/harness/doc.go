@@ -1,0 +1,18 @@
+// Package harness runs real protocol peers (shadowsocks-libev, v2ray, xray) and checks
+// traffic through them end to end, for the interop suites under test/.
+//
+// A Target is a loopback TCP server; Exchange drives one connection to it through any
+// chain of proxies and verifies every byte in both directions by sha256. The wire format
+// between them is
+//
+//	client -> target: "PCX1" | up (uint64 BE) | down (uint64 BE) | seed (uint64 BE) | up bytes
+//	target -> client: down bytes | sha256 of the up bytes it received
+//
+// Both byte streams are ChaCha8 keyed by the seed and a direction byte, so each end can
+// regenerate what the other should have sent. The upload length travels in the header
+// rather than being marked by a half-close: shadowsocks-libev closes both directions
+// when one side ends, and v2ray does not pass a FIN on, so neither end can wait for EOF.
+//
+// The package imports nothing from Kubernetes or from proxychain itself, so it judges the
+// data plane from outside.
+package harness
