@@ -1,0 +1,107 @@
+package capture
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+const helperEnv = "PROXYCHAIN_CAPTURE_APPLY_HELPER"
+
+// TestApply runs TestApplyHelper in a fresh network namespace (unshare --net), where it
+// may change iptables without touching the host's.
+func TestApply(t *testing.T) {
+	if os.Geteuid() != 0 {
+		msg := "SKIPPING: TestApply needs root to create a network namespace and run iptables-restore"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	for _, tool := range []string{"unshare", "iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed: %v", tool, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "--net", "--", os.Args[0], "-test.run=^TestApplyHelper$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestApplyHelper") {
+		t.Fatalf("helper in a new network namespace: %v\n%s", err, out)
+	}
+}
+
+// TestApplyHelper applies twice with different options and checks that the second run
+// replaced the first rather than adding to it.
+func TestApplyHelper(t *testing.T) {
+	if os.Getenv(helperEnv) != "1" {
+		t.Skip("runs only inside TestApply's network namespace")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := Options{RedirectPort: 15001, SidecarUID: 1337, ExcludeCIDRs: []string{"10.96.0.0/12", "fd00::/8"}}
+	second := Options{RedirectPort: 15006, SidecarUID: 1338, ExcludePorts: []int{22}}
+	if err := Apply(ctx, first); err != nil {
+		t.Fatalf("first Apply: %v", err)
+	}
+	if err := Apply(ctx, second); err != nil {
+		t.Fatalf("second Apply: %v", err)
+	}
+	if err := Apply(ctx, second); err != nil {
+		t.Fatalf("third Apply: %v", err)
+	}
+	p, err := second.parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tl := range tools {
+		want := p.render(tl.v6, jumps{})
+		for _, table := range []string{"nat", "filter"} {
+			out, err := run(ctx, "", tl.save, "-t", table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, jumpCount := ourRules(string(out))
+			if jumpCount != 1 {
+				t.Errorf("%s -t %s: %d jumps to %s, want 1:\n%s", tl.save, table, jumpCount, Chain, out)
+			}
+			for _, rule := range got {
+				if !strings.Contains(want, rule+"\n") {
+					t.Errorf("%s -t %s: rule %q is not in the rendered rules", tl.save, table, rule)
+				}
+			}
+			if wantCount := strings.Count(tableSection(want, table), "-A "+Chain); len(got) != wantCount {
+				t.Errorf("%s -t %s: %d rules in %s, want %d:\n%s", tl.save, table, len(got), Chain, wantCount, out)
+			}
+		}
+	}
+}
+
+// ourRules returns the rules of our chain from iptables-save output and counts the jumps
+// from OUTPUT to it.
+func ourRules(save string) (rules []string, jumps int) {
+	for line := range strings.SplitSeq(save, "\n") {
+		switch {
+		case strings.HasPrefix(line, "-A "+Chain+" "):
+			rules = append(rules, line)
+		case strings.HasPrefix(line, "-A OUTPUT ") && strings.HasSuffix(line, "-j "+Chain):
+			jumps++
+		}
+	}
+	return rules, jumps
+}
+
+// tableSection returns the part of restore input between *table and its COMMIT.
+func tableSection(in, table string) string {
+	start := strings.Index(in, "*"+table+"\n")
+	if start < 0 {
+		return ""
+	}
+	end := strings.Index(in[start:], "COMMIT\n")
+	return in[start : start+end]
+}
