@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // Address types.
@@ -53,7 +54,7 @@ func Append(b []byte, address string) ([]byte, error) {
 		}
 		b = append(b, ip.AsSlice()...)
 	} else {
-		if len(host) == 0 || len(host) > 255 {
+		if len(host) > 255 || CheckDomain(host) != nil {
 			return b, ErrDomain
 		}
 		b = append(b, TypeDomain, byte(len(host)))
@@ -90,15 +91,39 @@ func Parse(b []byte) (string, int, error) {
 	case TypeIPv4:
 		host = netip.AddrFrom4([4]byte(b[1:5])).String()
 	case TypeIPv6:
-		host = netip.AddrFrom16([16]byte(b[1:17])).String()
+		// A v4-mapped address is an IPv4 destination; Append encodes it so too.
+		host = netip.AddrFrom16([16]byte(b[1:17])).Unmap().String()
 	default:
-		if b[1] == 0 {
-			return "", 0, ErrDomain
-		}
 		host = string(b[2:hostEnd])
+		if err := CheckDomain(host); err != nil {
+			return "", 0, err
+		}
+		// An IP literal sent as a name reads as that IP, in its one canonical spelling.
+		if ip, err := netip.ParseAddr(host); err == nil {
+			host = ip.Unmap().String()
+		}
 	}
 	port := binary.BigEndian.Uint16(b[hostEnd:])
 	return net.JoinHostPort(host, strconv.Itoa(int(port))), hostEnd + 2, nil
+}
+
+// CheckDomain returns ErrDomain unless name can stand as the host of host:port further
+// down the chain: an IP literal, or a non-empty name with no separator (brackets, colon,
+// slash, space, backslash, @ ? # %) and no control byte. A name that fails this would be
+// read back as a different host, or not at all, by the next hop.
+func CheckDomain(name string) error {
+	if name == "" {
+		return ErrDomain
+	}
+	if ip, err := netip.ParseAddr(name); err == nil && ip.Zone() == "" {
+		return nil
+	}
+	if strings.ContainsFunc(name, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || strings.ContainsRune("[]:/\\@?#%", r)
+	}) {
+		return ErrDomain
+	}
+	return nil
 }
 
 // Read reads one encoded address from r, reading no byte past it.

@@ -1,0 +1,146 @@
+package httpproxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scriptConn plays a fixed input to a handshake and keeps what the server writes.
+type scriptConn struct {
+	in   *bytes.Reader
+	read int
+	out  bytes.Buffer
+}
+
+func (c *scriptConn) Read(p []byte) (int, error) {
+	n, err := c.in.Read(p)
+	c.read += n
+	return n, err
+}
+func (c *scriptConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *scriptConn) Close() error                { return nil }
+func (c *scriptConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+}
+func (c *scriptConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+func FuzzHTTPHead(f *testing.F) {
+	auth := "Proxy-Authorization: " + basic("alice", "wonderland") + "\r\n"
+	// a plain CONNECT with tunnel bytes behind it
+	f.Add(false, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01")
+	// CONNECT to an IPv6 literal, with credentials
+	f.Add(true, "CONNECT [::1]:443 HTTP/1.1\r\n"+auth+"\r\n")
+	// forwarding with a Content-Length body and hop-by-hop fields
+	f.Add(false, "POST http://example.com/a?b=c HTTP/1.1\r\nConnection: X-Hop\r\nX-Hop: 1\r\nProxy-Connection: keep-alive\r\nContent-Length: 5\r\n\r\nhello")
+	// forwarding with a chunked body, extensions and a trailer
+	f.Add(true, "PUT http://example.com:8080/ HTTP/1.1\r\n"+auth+"Transfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n")
+	// both Content-Length and chunked: the chunked framing wins
+	f.Add(false, "POST http://example.com/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+	// HTTP/1.0 with OPTIONS on the server itself
+	f.Add(false, "OPTIONS http://example.com HTTP/1.0\r\n\r\n")
+	// a second request pipelined behind the first
+	f.Add(false, "GET http://a.example/ HTTP/1.1\r\n\r\nGET http://b.example/ HTTP/1.1\r\n\r\n")
+	// right credentials in odd case with non-canonical base64 padding bits, which decode
+	// to alice:wonderland and so must pass (found by this fuzzer against a naive oracle)
+	f.Add(true, "CONNECT [::]:1 HTTP/1.0\nProXY-AuthoriZAtion:BAsiC YWxpY2U6d29uZGVybGFuZB==\n\n")
+	// wrong credentials
+	f.Add(true, "CONNECT example.com:443 HTTP/1.1\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n\r\n")
+	// origin-form, bare LF line ends, obsolete line folding, a truncated head
+	f.Add(false, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	f.Add(false, "GET http://example.com/ HTTP/1.1\nHost: x\n\n")
+	f.Add(false, "GET http://example.com/ HTTP/1.1\r\nX: a\r\n b\r\n\r\n")
+	f.Add(false, "CONNECT example.com:443 HTTP/1.1\r\nHost: exam")
+	// an over-long head
+	f.Add(false, "CONNECT example.com:443 HTTP/1.1\r\nX: "+strings.Repeat("a", DefaultMaxHeaderBytes)+"\r\n\r\n")
+	// not HTTP
+	f.Add(false, "\x05\x01\x00")
+
+	open := NewServer(ServerOptions{Logger: discardLogger()})
+	closed := NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()})
+	f.Fuzz(func(t *testing.T, withAuth bool, in string) {
+		srv := open
+		if withAuth {
+			srv = closed
+		}
+		c := &scriptConn{in: bytes.NewReader([]byte(in))}
+		req, err := srv.Handshake(context.Background(), c)
+		if c.read > DefaultMaxHeaderBytes {
+			t.Fatalf("handshake read %d bytes, over the head limit", c.read)
+		}
+		if err != nil {
+			if req != nil {
+				t.Fatal("request returned with an error")
+			}
+			if c.out.Len() == 0 {
+				return // the client went away before a whole request line
+			}
+			resp, rerr := http.ReadResponse(bufio.NewReader(&c.out), nil)
+			if rerr != nil {
+				t.Fatalf("refusal is not a valid response: %v: %q", rerr, c.out.Bytes())
+			}
+			if !slices.Contains([]int{400, 407, 431, 505}, resp.StatusCode) {
+				t.Fatalf("refused with %s", resp.Status)
+			}
+			return
+		}
+		if withAuth && !hasAccount(in) {
+			t.Fatalf("accepted without credentials: %q", in)
+		}
+		if err := checkAuthority(req.Destination); err != nil {
+			t.Fatalf("destination %q: %v", req.Destination, err)
+		}
+		if _, isForward := req.Conn.(*forwardConn); !isForward {
+			return
+		}
+		// What goes upstream must be a well-formed origin-form request without the
+		// proxy's own fields.
+		upstream, err := io.ReadAll(req.Conn)
+		if err != nil {
+			return // a malformed body ends the relay; nothing more is sent
+		}
+		fwd, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(upstream)))
+		if err != nil {
+			t.Fatalf("forwarded head does not parse: %v\n%q", err, upstream)
+		}
+		if fwd.URL.IsAbs() || fwd.Header.Get("Proxy-Authorization") != "" || !fwd.Close {
+			t.Fatalf("forwarded head keeps proxy fields: %q", upstream)
+		}
+		if _, err := io.ReadAll(fwd.Body); err != nil {
+			t.Fatalf("forwarded body does not parse: %v\n%q", err, upstream)
+		}
+	})
+}
+
+// hasAccount reports whether the head in holds Basic credentials of a test account,
+// decoded here without the server's code.
+func hasAccount(in string) bool {
+	head, err := http.ReadRequest(bufio.NewReader(strings.NewReader(in)))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(head.Header.Get("Proxy-Authorization"))
+	if len(fields) != 2 || !strings.EqualFold(fields[0], "basic") {
+		return false
+	}
+	cred, err := base64.StdEncoding.DecodeString(fields[1])
+	if err != nil {
+		return false
+	}
+	user, pass, _ := strings.Cut(string(cred), ":")
+	want, ok := testAccounts[user]
+	return ok && want == pass
+}

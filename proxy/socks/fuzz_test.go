@@ -1,0 +1,131 @@
+package socks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// scriptConn plays a fixed input to a handshake and keeps what the server writes.
+type scriptConn struct {
+	in   *bytes.Reader
+	read int
+	out  bytes.Buffer
+}
+
+func (c *scriptConn) Read(p []byte) (int, error) {
+	n, err := c.in.Read(p)
+	c.read += n
+	return n, err
+}
+func (c *scriptConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *scriptConn) Close() error                { return nil }
+func (c *scriptConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1080}
+}
+func (c *scriptConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+func FuzzSOCKSHandshake(f *testing.F) {
+	// SOCKS5 no-auth CONNECT to 127.0.0.1:80
+	f.Add(false, []byte("\x05\x01\x00\x05\x01\x00\x01\x7f\x00\x00\x01\x00\x50"))
+	// SOCKS5 CONNECT to a domain, followed by payload that must stay unread
+	f.Add(false, []byte("\x05\x01\x00\x05\x01\x00\x03\x0bexample.com\x01\xbbGET / HTTP/1.1\r\n"))
+	// SOCKS5 CONNECT to [::1]:443
+	f.Add(false, []byte("\x05\x01\x00\x05\x01\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x01\xbb"))
+	// SOCKS5 with good RFC 1929 credentials
+	f.Add(true, []byte("\x05\x02\x00\x02\x01\x05alice\x0awonderland\x05\x01\x00\x01\x7f\x00\x00\x01\x00\x50"))
+	// SOCKS5 with a wrong password
+	f.Add(true, []byte("\x05\x01\x02\x01\x05alice\x05wrong"))
+	// SOCKS5 with the longest lengths everywhere, truncated
+	f.Add(true, []byte("\x05\xff\x02\x01\xff"))
+	// SOCKS5 UDP ASSOCIATE
+	f.Add(false, []byte("\x05\x01\x00\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00"))
+	// SOCKS5 unknown address type
+	f.Add(false, []byte("\x05\x01\x00\x05\x01\x00\x07\x00"))
+	// SOCKS4 CONNECT with a user id
+	f.Add(false, []byte("\x04\x01\x00\x50\x7f\x00\x00\x01user\x00"))
+	// SOCKS4a CONNECT to a domain
+	f.Add(false, []byte("\x04\x01\x01\xbb\x00\x00\x00\x01\x00example.com\x00"))
+	// SOCKS4a with an unterminated domain
+	f.Add(false, []byte("\x04\x01\x01\xbb\x00\x00\x00\x01\x00example"))
+	// not SOCKS at all
+	f.Add(false, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add(false, []byte{})
+	// a domain that joins into an unparseable host:port (found by this fuzzer)
+	f.Add(false, []byte("\x05\x01\x00\x05\x010\x03\v00000000[0000"))
+
+	open := NewServer(ServerOptions{Logger: discardLogger()})
+	closed := NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()})
+	f.Fuzz(func(t *testing.T, auth bool, in []byte) {
+		srv := open
+		if auth {
+			srv = closed
+		}
+		c := &scriptConn{in: bytes.NewReader(in)}
+		req, err := srv.Handshake(context.Background(), c)
+		if c.read > MaxHandshakeLen {
+			t.Fatalf("handshake read %d bytes, more than MaxHandshakeLen %d", c.read, MaxHandshakeLen)
+		}
+		if err != nil {
+			if req != nil {
+				t.Fatal("request returned with an error")
+			}
+			return
+		}
+		if auth && in[0] == version5 && !bytes.Contains(in[:c.read], []byte("wonderland")) && !bytes.Contains(in[:c.read], []byte("builder")) {
+			t.Fatalf("authenticated without a password from %q", in[:c.read])
+		}
+		_, port, err := net.SplitHostPort(req.Destination)
+		if err != nil {
+			t.Fatalf("destination %q: %v", req.Destination, err)
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			t.Fatalf("destination %q has a bad port", req.Destination)
+		}
+		before := c.out.Len()
+		if err := req.Answer(errors.New("refused by test")); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.out.Len() - before; got != 8 && got != 10 {
+			t.Fatalf("failure reply is %d bytes", got)
+		}
+	})
+}
+
+// TestHandshakeAllocs bounds what the longest valid handshake costs.
+func TestHandshakeAllocs(t *testing.T) {
+	user, pass := string(bytes.Repeat([]byte("u"), 255)), string(bytes.Repeat([]byte("p"), 255))
+	srv := NewServer(ServerOptions{Accounts: map[string]string{user: pass}, Logger: discardLogger()})
+	in := []byte{5, 255}
+	in = append(in, bytes.Repeat([]byte{2}, 255)...)
+	in = append(in, 1, 255)
+	in = append(in, user...)
+	in = append(in, 255)
+	in = append(in, pass...)
+	in = append(in, 5, 1, 0, 3, 255)
+	in = append(in, bytes.Repeat([]byte("d"), 255)...)
+	in = append(in, 0, 80)
+	if len(in) != MaxHandshakeLen {
+		t.Fatalf("longest handshake is %d bytes, MaxHandshakeLen says %d", len(in), MaxHandshakeLen)
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		c := &scriptConn{in: bytes.NewReader(in)}
+		if _, err := srv.Handshake(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Fixed buffers on the stack; what remains is the destination string, the request,
+	// its Answer closure and the small reply writes.
+	if allocs > 16 {
+		t.Fatalf("longest handshake allocates %v times", allocs)
+	}
+}
