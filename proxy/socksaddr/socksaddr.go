@@ -99,8 +99,10 @@ func Parse(b []byte) (string, int, error) {
 			return "", 0, err
 		}
 		// An IP literal sent as a name reads as that IP, in its one canonical spelling.
-		if ip, err := netip.ParseAddr(host); err == nil {
-			host = ip.Unmap().String()
+		if c := host[0]; c >= '0' && c <= '9' || strings.Contains(host, ":") {
+			if ip, err := netip.ParseAddr(host); err == nil {
+				host = ip.Unmap().String()
+			}
 		}
 	}
 	port := binary.BigEndian.Uint16(b[hostEnd:])
@@ -115,8 +117,11 @@ func CheckDomain(name string) error {
 	if name == "" {
 		return ErrDomain
 	}
-	if ip, err := netip.ParseAddr(name); err == nil && ip.Zone() == "" {
-		return nil
+	if strings.Contains(name, ":") { // only an IPv6 literal may hold a colon
+		if ip, err := netip.ParseAddr(name); err == nil && ip.Zone() == "" {
+			return nil
+		}
+		return ErrDomain
 	}
 	if strings.ContainsFunc(name, func(r rune) bool {
 		return r <= ' ' || r == 0x7f || strings.ContainsRune("[]:/\\@?#%", r)
