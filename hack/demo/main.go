@@ -111,17 +111,20 @@ func run() error {
 		return err
 	}
 	hopAddrs := map[string]string{}
-	for _, h := range hops {
+	for i, h := range hops {
+		// Each hop has its own loopback address and sends from it, so the target can tell
+		// which hop a connection came from.
+		ip := fmt.Sprintf("127.0.0.%d", 11+i)
 		port, err := freePort()
 		if err != nil {
 			return err
 		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		addr := net.JoinHostPort(ip, fmt.Sprint(port))
 		hopAddrs[h.tag] = addr
 		cfg := map[string]any{
 			"log":       map[string]any{"loglevel": "warning"},
-			"inbounds":  []any{map[string]any{"tag": h.tag, "protocol": h.protocol, "listen": "127.0.0.1", "port": port, "settings": h.inbound}},
-			"outbounds": []any{map[string]any{"protocol": "freedom"}},
+			"inbounds":  []any{map[string]any{"tag": h.tag, "protocol": h.protocol, "listen": ip, "port": port, "settings": h.inbound}},
+			"outbounds": []any{map[string]any{"protocol": "freedom", "sendThrough": ip}},
 		}
 		path := filepath.Join(work, h.tag+".json")
 		if err := writeJSON(path, cfg); err != nil {
@@ -131,7 +134,7 @@ func run() error {
 		if err := start(h.tag, path); err != nil {
 			return err
 		}
-		clientConfig = bytes.Replace(clientConfig, []byte(seedAddresses[h.tag]), []byte(`"address": "127.0.0.1"`), 1)
+		clientConfig = bytes.Replace(clientConfig, []byte(seedAddresses[h.tag]), []byte(`"address": "`+ip+`"`), 1)
 		clientConfig = bytes.Replace(clientConfig, []byte(seedPorts[h.tag]), []byte(fmt.Sprintf(`"port": %d`, port)), 1)
 	}
 	for _, h := range hops {
@@ -184,11 +187,18 @@ func run() error {
 	fmt.Printf("\n  path:    client -> AliHK -> AliSG -> DOSG -> DOUS -> target\n")
 	fmt.Printf("  bytes:   %d in %v\n", len(body), elapsed.Round(time.Millisecond))
 	fmt.Printf("  sha256:  %s\n", hex.EncodeToString(got[:]))
-	fmt.Printf("  target saw the connection from %s (DOUS's side of the chain)\n", strings.Join(remotes(), ", "))
 	if got != want {
 		return fmt.Errorf("payload hash mismatch: want %s", hex.EncodeToString(want[:]))
 	}
 	fmt.Println("  payload hash matches what the target served")
+	exitIP, _, _ := net.SplitHostPort(hopAddrs["DOUS"])
+	for _, r := range remotes() {
+		host, _, _ := net.SplitHostPort(r)
+		if host != exitIP {
+			return fmt.Errorf("the target saw a connection from %s, not from DOUS (%s)", r, exitIP)
+		}
+	}
+	fmt.Printf("  the target saw the request come from %s: DOUS, the last hop, not the client\n", exitIP)
 	step("tearing down")
 	return nil
 }
