@@ -1,0 +1,569 @@
+package vmess
+
+import (
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha3"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/proxychain/proxychain/proxy/internal/bufpool"
+)
+
+const (
+	// maxChunkPayload keeps a sealed chunk (with a pending response header in front) inside
+	// one pooled buffer.
+	maxChunkPayload = 16 << 10
+	maxPadding      = 64
+	tagSize         = 16
+	// maxChunkSize is what the 16-bit length field allows a peer to send, plus its own bytes.
+	maxChunkSize = 0xffff + tagSize + 2 + tagSize
+)
+
+// bodySpec is what the request header says about both directions' bodies.
+type bodySpec struct {
+	security byte
+	options  byte
+	key, iv  [16]byte // the request body's
+}
+
+// check rejects combinations V2Ray also rejects.
+func (s bodySpec) check() error {
+	switch s.security {
+	case secAES128GCM, secChacha20Poly1305, secNone:
+	default:
+		return fmt.Errorf("%w: body security %d", ErrUnsupported, s.security)
+	}
+	if s.options&optGlobalPadding != 0 && s.options&optChunkMasking == 0 {
+		return fmt.Errorf("%w: global padding without chunk masking", ErrUnsupported)
+	}
+	return nil
+}
+
+// framer returns the chunk framing of one direction, keyed by that direction's key and
+// IV, or nil when the body is a raw byte stream (security none without chunk stream).
+func (s bodySpec) framer(key, iv [16]byte) *framer {
+	aeadBody := s.security == secAES128GCM || s.security == secChacha20Poly1305
+	if !aeadBody && s.options&optChunkStream == 0 {
+		return nil
+	}
+	f := &framer{}
+	f.nonce = chunkNonce(iv)
+	if s.options&optChunkMasking != 0 {
+		f.mask = newMaskStream(iv)
+	}
+	if !aeadBody {
+		// V2Ray frames an unencrypted body as a bare chunk stream: no padding, no
+		// authenticated length.
+		return f
+	}
+	f.padding = s.options&optGlobalPadding != 0
+	f.aead = s.newAEAD(key)
+	if s.options&optAuthLength != 0 {
+		// Both directions derive the length key from the request's key and IV.
+		f.lenAEAD = s.newAEAD(kdf16(s.key[:], kdfAuthenticatedLen))
+		f.lenNonce = chunkNonce(s.iv)
+	}
+	return f
+}
+
+func (s bodySpec) newAEAD(key [16]byte) cipher.AEAD {
+	if s.security == secAES128GCM {
+		return newGCM(key[:])
+	}
+	aead, _ := chacha20poly1305.New(chachaKey(key))
+	return aead
+}
+
+// framer seals and opens the chunks of one direction:
+//
+//	[size: 2, or 18 sealed][payload sealed with its tag][padding]
+//
+// size counts the sealed payload and the padding. The nonces are a big-endian 16-bit
+// chunk counter followed by bytes 2..11 of the IV.
+type framer struct {
+	aead     cipher.AEAD // nil: payload in clear
+	nonce    [12]byte
+	lenAEAD  cipher.AEAD // authenticated length, or nil
+	lenNonce [12]byte
+	mask     *maskStream // chunk masking, or nil
+	padding  bool
+	sealed   int // chunks sealed so far
+}
+
+// maxSealedChunks is where the 16-bit nonce counter would wrap. V2Ray wraps and reuses
+// nonces; our writer stops instead, keeping the last nonce for the end chunk.
+const maxSealedChunks = 1 << 16
+
+// ErrNonceExhausted is returned by a write that would reuse a body nonce: one VMess
+// stream carries at most 65535 chunks each way (1 GiB in our 16 KiB chunks).
+var ErrNonceExhausted = errors.New("vmess: chunk counter exhausted; the stream cannot carry more")
+
+func (f *framer) sizeLen() int {
+	if f.lenAEAD != nil {
+		return 2 + tagSize
+	}
+	return 2
+}
+
+func (f *framer) overhead() int {
+	if f.aead != nil {
+		return f.aead.Overhead()
+	}
+	return 0
+}
+
+// chunkNonce is the first chunk's nonce: counter 0, then bytes 2..11 of the IV.
+func chunkNonce(iv [16]byte) [12]byte {
+	n := [12]byte(iv[:12])
+	n[0], n[1] = 0, 0
+	return n
+}
+
+// nextNonce returns the nonce for the next chunk. The counter wraps at 65536 chunks, as
+// in V2Ray; a peer expects exactly that.
+func nextNonce(n *[12]byte) []byte {
+	out := *n
+	binary.BigEndian.PutUint16(n[:2], binary.BigEndian.Uint16(n[:2])+1)
+	return out[:]
+}
+
+type framerState struct {
+	count, lenCount uint16
+	maskPos         int
+	sealed          int
+}
+
+func (f *framer) save() framerState {
+	s := framerState{count: binary.BigEndian.Uint16(f.nonce[:]), lenCount: binary.BigEndian.Uint16(f.lenNonce[:]), sealed: f.sealed}
+	if f.mask != nil {
+		f.mask.ensure(4) // a chunk draws at most 4 bytes; keep them in one buffer
+		s.maskPos = f.mask.pos
+	}
+	return s
+}
+
+func (f *framer) restore(s framerState) {
+	binary.BigEndian.PutUint16(f.nonce[:], s.count)
+	binary.BigEndian.PutUint16(f.lenNonce[:], s.lenCount)
+	f.sealed = s.sealed
+	if f.mask != nil {
+		f.mask.pos = s.maskPos
+	}
+}
+
+// seal appends one chunk carrying p. An empty p makes the end-of-stream chunk.
+func (f *framer) seal(dst, p []byte) []byte {
+	pad := 0
+	if f.padding {
+		pad = int(f.mask.next() % maxPadding)
+	}
+	size := len(p) + f.overhead() + pad
+	switch {
+	case f.lenAEAD != nil:
+		var s [2]byte
+		binary.BigEndian.PutUint16(s[:], uint16(size-tagSize))
+		dst = f.lenAEAD.Seal(dst, nextNonce(&f.lenNonce), s[:], nil)
+	case f.mask != nil:
+		dst = binary.BigEndian.AppendUint16(dst, uint16(size)^f.mask.next())
+	default:
+		dst = binary.BigEndian.AppendUint16(dst, uint16(size))
+	}
+	f.sealed++
+	if f.aead != nil {
+		dst = f.aead.Seal(dst, nextNonce(&f.nonce), p, nil)
+	} else {
+		dst = append(dst, p...)
+	}
+	if pad > 0 {
+		// Padding goes out in clear, so it comes from the CSPRNG rather than anything
+		// that could reveal generator state.
+		dst = append(dst, zeroPadding[:pad]...)
+		rand.Read(dst[len(dst)-pad:])
+	}
+	return dst
+}
+
+// openSize decodes a size field; it returns the chunk's length on the wire after the
+// field and how much of that is padding.
+func (f *framer) openSize(b []byte) (size, pad int, err error) {
+	if f.padding {
+		pad = int(f.mask.next() % maxPadding)
+	}
+	switch {
+	case f.lenAEAD != nil:
+		var s [2]byte
+		if _, err := f.lenAEAD.Open(s[:0], nextNonce(&f.lenNonce), b, nil); err != nil {
+			return 0, 0, fmt.Errorf("%w: length: %w", ErrChunk, err)
+		}
+		size = int(binary.BigEndian.Uint16(s[:])) + tagSize
+	case f.mask != nil:
+		size = int(binary.BigEndian.Uint16(b) ^ f.mask.next())
+	default:
+		size = int(binary.BigEndian.Uint16(b))
+	}
+	if size < f.overhead()+pad {
+		return 0, 0, fmt.Errorf("%w: size %d below overhead and padding %d", ErrChunk, size, f.overhead()+pad)
+	}
+	return size, pad, nil
+}
+
+// open decrypts a chunk body (padding removed) in place.
+func (f *framer) open(b []byte) ([]byte, error) {
+	if f.aead == nil {
+		return b, nil
+	}
+	p, err := f.aead.Open(b[:0], nextNonce(&f.nonce), b, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrChunk, err)
+	}
+	return p, nil
+}
+
+var zeroPadding [maxPadding]byte
+
+// maskStream hands out SHAKE128(IV) two bytes at a time. It buffers the output so that a
+// writer can take back the draws of a chunk it failed to send.
+type maskStream struct {
+	shake *sha3.SHAKE
+	buf   [64]byte
+	pos   int
+}
+
+func newMaskStream(iv [16]byte) *maskStream {
+	m := &maskStream{shake: sha3.NewSHAKE128(), pos: 64}
+	m.shake.Write(iv[:])
+	return m
+}
+
+func (m *maskStream) ensure(n int) {
+	if len(m.buf)-m.pos >= n {
+		return
+	}
+	k := copy(m.buf[:], m.buf[m.pos:])
+	m.shake.Read(m.buf[k:])
+	m.pos = 0
+}
+
+func (m *maskStream) next() uint16 {
+	m.ensure(2)
+	v := binary.BigEndian.Uint16(m.buf[m.pos:])
+	m.pos += 2
+	return v
+}
+
+// chunkReader buffers a connection's bytes. The handshake takes the header from it with
+// take; afterwards Read and WriteTo deliver the body. It keeps partial input across calls,
+// so a read that times out loses nothing and can be retried. A failed authentication is
+// final.
+type chunkReader struct {
+	r          io.Reader
+	pooled     *[]byte
+	buf        []byte
+	start, end int // unread input is buf[start:end]
+
+	f       *framer // nil until the body starts; stays nil for a raw body
+	body    bool
+	size    int // decoded size of the chunk being read, or -1
+	pad     int
+	payload []byte // decrypted, not yet delivered
+	err     error  // sticky: failed authentication or end of stream
+}
+
+func newChunkReader(r io.Reader) *chunkReader {
+	p := bufpool.Get()
+	return &chunkReader{r: r, pooled: p, buf: *p, size: -1}
+}
+
+// startBody switches from header to body decoding with framing f (nil: raw bytes).
+func (r *chunkReader) startBody(f *framer) {
+	r.f = f
+	r.body = true
+}
+
+func (r *chunkReader) release() {
+	if r.pooled != nil {
+		bufpool.Put(r.pooled)
+		r.pooled = nil
+	}
+	r.buf = nil
+	r.payload = nil
+	if r.err == nil {
+		r.err = errReaderClosed
+	}
+}
+
+var errReaderClosed = errors.New("vmess: reader closed")
+
+// take returns the next n input bytes, valid until the next call.
+func (r *chunkReader) take(n int) ([]byte, error) {
+	for r.end-r.start < n {
+		if err := r.fill(n); err != nil {
+			return nil, err
+		}
+	}
+	b := r.buf[r.start : r.start+n]
+	r.start += n
+	return b, nil
+}
+
+// fill reads more input, making room for n bytes from start.
+func (r *chunkReader) fill(n int) error {
+	if r.buf == nil {
+		return r.err
+	}
+	if len(r.buf)-r.start < n {
+		if n > len(r.buf) {
+			// Only a peer sending chunks over bufpool.Size gets here; the size field
+			// bounds n by maxChunkSize.
+			nb := make([]byte, maxChunkSize)
+			r.end = copy(nb, r.buf[r.start:r.end])
+			if r.pooled != nil {
+				bufpool.Put(r.pooled)
+				r.pooled = nil
+			}
+			r.buf = nb
+		} else {
+			r.end = copy(r.buf, r.buf[r.start:r.end])
+		}
+		r.start = 0
+	}
+	for tries := 0; tries < 100; tries++ {
+		m, err := r.r.Read(r.buf[r.end:])
+		r.end += m
+		if m > 0 {
+			return nil
+		}
+		if err != nil {
+			if err == io.EOF && r.end > r.start {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// next decodes chunks until one carries payload.
+func (r *chunkReader) next() error {
+	for len(r.payload) == 0 {
+		if r.err != nil {
+			return r.err
+		}
+		if r.size < 0 {
+			b, err := r.take(r.f.sizeLen())
+			if err != nil {
+				if err == io.EOF {
+					// The peer closed between chunks without an end chunk: V2Ray
+					// treats that as the end too.
+					r.err = io.EOF
+				}
+				return err
+			}
+			size, pad, err := r.f.openSize(b)
+			if err != nil {
+				r.err = err
+				return err
+			}
+			if size == r.f.overhead()+pad {
+				// The end chunk. Its tag and padding are not read, as in V2Ray.
+				r.err = io.EOF
+				return io.EOF
+			}
+			r.size, r.pad = size, pad
+		}
+		b, err := r.take(r.size)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		p, err := r.f.open(b[:r.size-r.pad])
+		r.size = -1
+		if err != nil {
+			r.err = err
+			return err
+		}
+		r.payload = p
+	}
+	return nil
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if r.f == nil {
+		return r.readRaw(p)
+	}
+	if err := r.next(); err != nil {
+		return 0, err
+	}
+	n := copy(p, r.payload)
+	r.payload = r.payload[n:]
+	return n, nil
+}
+
+func (r *chunkReader) readRaw(p []byte) (int, error) {
+	if r.start < r.end {
+		n := copy(p, r.buf[r.start:r.end])
+		r.start += n
+		return n, nil
+	}
+	if r.buf == nil {
+		return 0, r.err
+	}
+	return r.r.Read(p)
+}
+
+// WriteTo hands each decrypted chunk to w without copying it first.
+func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	if r.f == nil {
+		if r.start < r.end {
+			n, err := w.Write(r.buf[r.start:r.end])
+			r.start += n
+			total += int64(n)
+			if err != nil {
+				return total, err
+			}
+		}
+		if r.buf == nil {
+			return total, r.err
+		}
+		n, err := io.Copy(w, r.r)
+		return total + n, err
+	}
+	for {
+		if err := r.next(); err != nil {
+			if err == io.EOF {
+				return total, nil
+			}
+			return total, err
+		}
+		n, err := w.Write(r.payload)
+		r.payload = r.payload[n:]
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// chunkWriter frames writes into chunks. prefix (the server's response header) goes out
+// in front of the first bytes written.
+//
+// A write that a deadline interrupts loses nothing: if no byte of a chunk went out, the
+// framing state is rolled back and the write reports 0 bytes; if part of it went out, the
+// chunk's payload counts as written and the rest of the chunk goes out first on the next
+// write or CloseWrite.
+type chunkWriter struct {
+	w       io.Writer
+	f       *framer // nil: raw body
+	prefix  []byte
+	pending []byte // the unsent tail of a chunk
+	spare   []byte // pending's storage, kept for reuse
+	chunks  int    // chunks committed to the stream
+	endSent bool   // the end chunk is committed, if perhaps still pending
+	ended   bool
+}
+
+var errWriteAfterEnd = errors.New("vmess: write after CloseWrite")
+
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	if w.ended {
+		return 0, errWriteAfterEnd
+	}
+	if w.f == nil && w.prefix == nil && w.pending == nil {
+		return w.w.Write(p)
+	}
+	var written int
+	for len(p) > 0 {
+		n, err := w.writeChunk(p[:min(len(p), maxChunkPayload)])
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+func (w *chunkWriter) flushPending() error {
+	for len(w.pending) > 0 {
+		n, err := w.w.Write(w.pending)
+		w.pending = w.pending[n:]
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+	}
+	w.pending = nil
+	return nil
+}
+
+// writeChunk sends p (at most maxChunkPayload bytes) as one chunk in one write and
+// reports how much of p the stream has taken.
+func (w *chunkWriter) writeChunk(p []byte) (int, error) {
+	if err := w.flushPending(); err != nil {
+		return 0, err
+	}
+	buf := bufpool.Get()
+	defer bufpool.Put(buf)
+	b := append((*buf)[:0], w.prefix...)
+	var saved framerState
+	if w.f != nil {
+		// Data chunks leave the last nonce to the end chunk.
+		if limit := maxSealedChunks - 1; w.f.aead != nil && (w.f.sealed >= maxSealedChunks || len(p) > 0 && w.f.sealed >= limit) {
+			return 0, ErrNonceExhausted
+		}
+		saved = w.f.save()
+		b = w.f.seal(b, p)
+	} else {
+		b = append(b, p...)
+	}
+	n, err := w.w.Write(b)
+	if n == 0 && err != nil {
+		if w.f != nil {
+			w.f.restore(saved)
+		}
+		return 0, err
+	}
+	w.prefix = nil
+	w.chunks++
+	if n < len(b) {
+		w.spare = append(w.spare[:0], b[n:]...)
+		w.pending = w.spare
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+	}
+	return len(p), err
+}
+
+// end sends the end-of-stream chunk (and anything pending); later writes fail.
+func (w *chunkWriter) end() error {
+	if w.ended {
+		return nil
+	}
+	if !w.endSent && (w.f != nil || w.prefix != nil) {
+		before := w.chunks
+		_, err := w.writeChunk(nil)
+		w.endSent = w.chunks > before
+		if err != nil {
+			return err
+		}
+	}
+	if err := w.flushPending(); err != nil {
+		return err
+	}
+	w.ended = true
+	return nil
+}
