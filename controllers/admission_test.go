@@ -1,0 +1,202 @@
+package controllers_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/proxychain/proxychain/api/v1alpha1"
+	"github.com/proxychain/proxychain/internal/render/rendertest"
+)
+
+// TestSchemaRejections creates invalid chains and checks the API server's own messages:
+// the OpenAPI schema and CEL rules in the CRD, each naming the field.
+func TestSchemaRejections(t *testing.T) {
+	requireEnv(t)
+	ns := newNamespace(t)
+	tests := []struct {
+		name string
+		edit func(*v1alpha1.ProxyChainSpec)
+		want []string // substrings of the error, in order
+	}{
+		{
+			name: "unknown protocol",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[0].Protocol = "wireguard" },
+			want: []string{`spec.outbounds[0].protocol: Unsupported value: "wireguard"`},
+		},
+		{
+			name: "vmess without vnext",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[0].Settings = nil },
+			want: []string{`spec.outbounds[0].settings.vnext: Invalid value: settings.vnext is required for protocol vmess`},
+		},
+		{
+			name: "servers on vmess",
+			edit: func(s *v1alpha1.ProxyChainSpec) {
+				s.Outbounds[0].Settings.Servers = s.Outbounds[1].Settings.Servers
+			},
+			want: []string{`spec.outbounds[0].settings.servers: Invalid value: settings.servers is only valid for protocols shadowsocks, socks and http`},
+		},
+		{
+			name: "shadowsocks without password",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[1].Settings.Servers[0].PasswordFrom = nil },
+			want: []string{`spec.outbounds[1].settings.servers: Invalid value: each shadowsocks server needs method and passwordFrom, and takes no users`},
+		},
+		{
+			name: "unknown method",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[1].Settings.Servers[0].Method = "rc4" },
+			want: []string{`spec.outbounds[1].settings.servers[0].method: Unsupported value: "rc4"`},
+		},
+		{
+			name: "port out of range",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[1].Settings.Servers[0].Port = 70000 },
+			want: []string{`spec.outbounds[1].settings.servers[0].port: Invalid value: 70000`, `less than or equal to 65535`},
+		},
+		{
+			name: "port zero",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[0].Settings.Vnext[0].Port = 0 },
+			want: []string{`spec.outbounds[0].settings.vnext[0].port: Invalid value: 0`, `greater than or equal to 1`},
+		},
+		{
+			name: "duplicate tag",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[2].Tag = "AliHK" },
+			want: []string{`spec.outbounds[2]: Duplicate value: {"tag":"AliHK"}`},
+		},
+		{
+			name: "one-time auth",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[1].Settings.Servers[0].OTA = true },
+			want: []string{`spec.outbounds[1].settings.servers[0].ota: Invalid value: true: one-time auth (ota) is not supported`},
+		},
+		{
+			name: "default outbound unknown",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.DefaultOutbound = "nowhere" },
+			want: []string{`spec.defaultOutbound: Invalid value: must name an outbound of spec.outbounds`},
+		},
+		{
+			name: "routing to an unknown outbound",
+			edit: func(s *v1alpha1.ProxyChainSpec) {
+				s.Routing = &v1alpha1.Routing{Rules: []v1alpha1.RoutingRule{{Port: "53", OutboundTag: "direct"}}}
+			},
+			want: []string{`spec.routing.rules: Invalid value: every rule's outboundTag must name an outbound of spec.outbounds`},
+		},
+		{
+			name: "routing ip not a cidr",
+			edit: func(s *v1alpha1.ProxyChainSpec) {
+				s.Routing = &v1alpha1.Routing{Rules: []v1alpha1.RoutingRule{{IP: []string{"10.0.0.0/33"}, OutboundTag: "DOUS"}}}
+			},
+			want: []string{`spec.routing.rules[0].ip: Invalid value: each entry must be an IP address or a CIDR`},
+		},
+		{
+			name: "egress mode",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Egress.Mode = "sidecar" },
+			want: []string{`spec.egress.mode: Unsupported value: "sidecar"`},
+		},
+		{
+			name: "exclude cidr",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Egress.ExcludeCIDRs = []string{"10.0.0.1"} },
+			want: []string{`spec.egress.excludeCIDRs: Invalid value: each entry must be a CIDR`},
+		},
+		{
+			name: "exclude port",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Egress.ExcludePorts = []int32{443, 65536} },
+			want: []string{`spec.egress.excludePorts[1]: Invalid value: 65536`},
+		},
+		{
+			name: "long name",
+			edit: func(*v1alpha1.ProxyChainSpec) {},
+			want: []string{`metadata.name must be at most 63 characters`},
+		},
+		{
+			name: "tag characters",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[3].Tag = "DO SG" },
+			want: []string{`spec.outbounds[3].tag: Invalid value: "DO SG"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := rendertest.SeedSpec()
+			tt.edit(&spec)
+			pc := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "bad-"}, Spec: spec}
+			if tt.name == "long name" {
+				pc.GenerateName, pc.Name = "", strings.Repeat("x", 64)
+			}
+			err := k8sClient.Create(context.Background(), pc)
+			if err == nil {
+				t.Fatalf("accepted %+v", spec)
+			}
+			t.Log(err)
+			rest := err.Error()
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("error does not contain %q:\n%v", w, err)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+// TestWebhookRejectsBadGraphs checks what only the webhook can: references, self-reference
+// and cycles, on create and on update.
+func TestWebhookRejectsBadGraphs(t *testing.T) {
+	requireEnv(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	tests := []struct {
+		name string
+		edit func(*v1alpha1.ProxyChainSpec)
+		want string
+	}{
+		{
+			name: "cycle",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[1].ProxySettings = &v1alpha1.ProxySettings{Tag: "DOUS"} },
+			want: `admission webhook "vproxychain.proxychain.io" denied the request: ProxyChain.proxychain.io "%s" is invalid: ` +
+				`spec.outbounds: Forbidden: outbound cycle: DOUS -> DOSG -> AliSG -> AliHK -> DOUS`,
+		},
+		{
+			name: "unknown tag",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[0].ProxySettings.Tag = "DOJP" },
+			want: `admission webhook "vproxychain.proxychain.io" denied the request: ProxyChain.proxychain.io "%s" is invalid: ` +
+				`spec.outbounds[0].proxySettings.tag: Invalid value: "DOJP": no outbound tagged "DOJP"`,
+		},
+		{
+			name: "self reference",
+			edit: func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[3].ProxySettings.Tag = "DOSG" },
+			want: `admission webhook "vproxychain.proxychain.io" denied the request: ProxyChain.proxychain.io "%s" is invalid: ` +
+				`spec.outbounds[3].proxySettings.tag: Invalid value: "DOSG": outbound "DOSG" cannot be its own proxy`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tt.name, " ", "-")
+			spec := rendertest.SeedSpec()
+			tt.edit(&spec)
+			pc := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
+			err := k8sClient.Create(ctx, pc)
+			if want := strings.ReplaceAll(tt.want, "%s", name); err == nil || err.Error() != want {
+				t.Fatalf("create: got  %v\nwant %s", err, want)
+			}
+
+			// The same change as an update of a valid chain, read fresh since the
+			// operator writes its status meanwhile.
+			valid := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: rendertest.SeedSpec()}
+			if err := k8sClient.Create(ctx, valid); err != nil {
+				t.Fatal(err)
+			}
+			err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(valid), valid); err != nil {
+					return err
+				}
+				tt.edit(&valid.Spec)
+				return k8sClient.Update(ctx, valid)
+			})
+			if want := strings.ReplaceAll(tt.want, "%s", name); err == nil || err.Error() != want {
+				t.Fatalf("update: got  %v\nwant %s", err, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,54 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/proxychain/proxychain/api/v1alpha1"
+	"github.com/proxychain/proxychain/internal/render/rendertest"
+)
+
+// TestValidatorMessages runs without a control plane; the envtest suite checks the same
+// messages as the API server returns them.
+func TestValidatorMessages(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*v1alpha1.ProxyChainSpec)
+		want string
+	}{
+		{"valid", func(*v1alpha1.ProxyChainSpec) {}, ""},
+		{
+			"cycle",
+			func(s *v1alpha1.ProxyChainSpec) { s.Outbounds[1].ProxySettings = &v1alpha1.ProxySettings{Tag: "DOUS"} },
+			`ProxyChain.proxychain.io "c" is invalid: spec.outbounds: Forbidden: outbound cycle: DOUS -> DOSG -> AliSG -> AliHK -> DOUS`,
+		},
+		{
+			"unknown tag and self reference",
+			func(s *v1alpha1.ProxyChainSpec) {
+				s.Outbounds[0].ProxySettings.Tag = "DOJP"
+				s.Outbounds[3].ProxySettings.Tag = "DOSG"
+			},
+			`ProxyChain.proxychain.io "c" is invalid: [spec.outbounds[0].proxySettings.tag: Invalid value: "DOJP": no outbound tagged "DOJP", ` +
+				`spec.outbounds[3].proxySettings.tag: Invalid value: "DOSG": outbound "DOSG" cannot be its own proxy]`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pc := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: rendertest.SeedSpec()}
+			tt.edit(&pc.Spec)
+			_, createErr := ChainValidator{}.ValidateCreate(context.Background(), pc)
+			_, updateErr := ChainValidator{}.ValidateUpdate(context.Background(), pc, pc)
+			for _, err := range []error{createErr, updateErr} {
+				got := ""
+				if err != nil {
+					got = err.Error()
+				}
+				if got != tt.want {
+					t.Errorf("got  %s\nwant %s", got, tt.want)
+				}
+			}
+		})
+	}
+}
