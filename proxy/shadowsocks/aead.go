@@ -1,0 +1,299 @@
+package shadowsocks
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/proxychain/proxychain/proxy/internal/bufpool"
+)
+
+// Chunk limits. Shadowsocks AEAD caps a payload chunk at 0x3FFF bytes (the top two bits of
+// the length are reserved); SIP022 lifts the cap to 0xFFFF. We send at most 0x3FFF in both
+// editions, so every record fits one pooled buffer, and accept what each edition allows.
+const (
+	maxPayload     = 0x3FFF
+	maxPayload2022 = 0xFFFF
+	tagLen         = 16
+	nonceLen       = 12
+
+	// largeBufSize holds the largest SIP022 chunk with its tag. Only peers that send
+	// chunks above maxPayload cause a connection to take one.
+	largeBufSize = maxPayload2022 + tagLen
+)
+
+var largePool = sync.Pool{New: func() any { b := make([]byte, largeBufSize); return &b }}
+
+// Errors a decoder returns. They are sticky: the stream cannot be resynchronised.
+var (
+	ErrAuth        = errors.New("shadowsocks: message authentication failed")
+	ErrChunkLength = errors.New("shadowsocks: chunk length over the limit")
+	ErrReplay      = errors.New("shadowsocks: replayed salt")
+	ErrTimestamp   = errors.New("shadowsocks: timestamp outside the 30 s window")
+	ErrHeader      = errors.New("shadowsocks: bad header")
+	ErrBinding     = errors.New("shadowsocks: response is bound to another request")
+)
+
+// increment adds one to a little-endian nonce counter.
+func increment(nonce *[nonceLen]byte) {
+	for i := range nonce {
+		nonce[i]++
+		if nonce[i] != 0 {
+			return
+		}
+	}
+}
+
+// sealer seals chunks with one session subkey and its running nonce.
+type sealer struct {
+	aead  cipher.AEAD
+	nonce [nonceLen]byte
+}
+
+// sealFrom encrypts dst[start:] in place and appends the tag.
+func (s *sealer) sealFrom(dst []byte, start int) []byte {
+	dst = s.aead.Seal(dst[:start], s.nonce[:], dst[start:], nil)
+	increment(&s.nonce)
+	return dst
+}
+
+// chunk appends a length chunk and a payload chunk carrying prefix||p.
+func (s *sealer) chunk(dst, prefix, p []byte) []byte {
+	start := len(dst)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(prefix)+len(p)))
+	dst = s.sealFrom(dst, start)
+	start = len(dst)
+	dst = append(append(dst, prefix...), p...)
+	return s.sealFrom(dst, start)
+}
+
+// newSealer draws a salt and derives the session AEAD for one sending direction.
+func newSealer(c *Cipher) (sealer, []byte, error) {
+	salt := make([]byte, c.saltLen)
+	rand.Read(salt)
+	aead, err := c.sessionAEAD(salt)
+	if err != nil {
+		return sealer{}, nil, err
+	}
+	return sealer{aead: aead}, salt, nil
+}
+
+// aeadEncoder writes a Shadowsocks AEAD (2017) stream: the salt, then chunks. A client's
+// first chunk starts with the target address, followed by as much payload as fits.
+type aeadEncoder struct {
+	sealer
+	salt    []byte
+	header  []byte // the client's target address; nil on the server side
+	started bool
+}
+
+func (e *aeadEncoder) headerPending() bool { return !e.started && e.header != nil }
+
+func (e *aeadEncoder) encode(dst, p []byte) ([]byte, int) {
+	if !e.started {
+		e.started = true
+		dst = append(dst, e.salt...)
+		n := min(len(p), maxPayload-len(e.header))
+		return e.chunk(dst, e.header, p[:n]), n
+	}
+	n := min(len(p), maxPayload)
+	return e.chunk(dst, nil, p[:n]), n
+}
+
+// chunkReader decrypts a stream of [length chunk][payload chunk] pairs. Raw bytes are read
+// into a pooled buffer and decrypted in place; the plaintext is handed out from there.
+//
+// Its state survives I/O errors: a read deadline may fire in the middle of a chunk and a
+// later Read resumes where it stopped. Authentication and framing errors are sticky.
+type chunkReader struct {
+	src        io.Reader
+	aead       cipher.AEAD
+	salt       []byte // the peer's salt, which keys aead
+	nonce      [nonceLen]byte
+	maxPayload int
+
+	buf    *[]byte
+	large  bool // buf came from largePool
+	r, w   int  // buf[r:w] holds raw bytes not yet decrypted
+	plain  []byte
+	next   int  // length of the coming payload chunk; -1 when a length chunk comes next
+	opened bool // a chunk has been opened; before that, a salt alone is a truncated stream
+	err    error
+
+	// preamble reads what precedes the first chunk (the peer's salt, and SIP022's
+	// response header). It runs until it succeeds, then is cleared.
+	preamble func() error
+}
+
+func newChunkReader(src io.Reader, limit int) *chunkReader {
+	return &chunkReader{src: src, maxPayload: limit, next: -1}
+}
+
+func (c *chunkReader) fail(err error) error {
+	c.err = err
+	return err
+}
+
+// fill makes n raw bytes available at buf[r:] and returns them without consuming them.
+// The returned slice is valid until the next fill.
+func (c *chunkReader) fill(n int) ([]byte, error) {
+	if c.buf == nil {
+		c.buf = bufpool.Get()
+	}
+	for c.w-c.r < n {
+		b := *c.buf
+		if len(b)-c.r < n {
+			if n > len(b) {
+				c.grow()
+				b = *c.buf
+			} else {
+				c.w = copy(b, b[c.r:c.w])
+				c.r = 0
+			}
+		}
+		m, err := c.src.Read(b[c.w:])
+		c.w += m
+		if err != nil && c.w-c.r < n {
+			if err == io.EOF && c.w > c.r {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return (*c.buf)[c.r : c.r+n], nil
+}
+
+func (c *chunkReader) grow() {
+	nb := largePool.Get().(*[]byte)
+	c.w = copy(*nb, (*c.buf)[c.r:c.w])
+	c.r = 0
+	c.putBuf()
+	c.buf, c.large = nb, true
+}
+
+func (c *chunkReader) putBuf() {
+	if c.buf == nil {
+		return
+	}
+	if c.large {
+		largePool.Put(c.buf)
+	} else {
+		bufpool.Put(c.buf)
+	}
+	c.buf, c.large = nil, false
+}
+
+// open authenticates and decrypts the next chunk, whose plaintext is n bytes, in place.
+func (c *chunkReader) open(n int) ([]byte, error) {
+	b, err := c.fill(n + tagLen)
+	if err != nil {
+		if err == io.EOF && !c.opened {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	pt, err := c.aead.Open(b[:0], c.nonce[:], b, nil)
+	if err != nil {
+		return nil, c.fail(ErrAuth)
+	}
+	c.opened = true
+	increment(&c.nonce)
+	c.r += len(b)
+	return pt, nil
+}
+
+// readChunk decrypts the next payload chunk into c.plain. It returns io.EOF only when
+// the stream ends cleanly between chunks.
+func (c *chunkReader) readChunk() error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.preamble != nil {
+		if err := c.preamble(); err != nil {
+			return err
+		}
+		c.preamble = nil
+	}
+	if c.next < 0 {
+		b, err := c.open(2)
+		if err != nil {
+			return err
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		if n > c.maxPayload {
+			return c.fail(fmt.Errorf("%w: %d bytes, limit %d", ErrChunkLength, n, c.maxPayload))
+		}
+		c.next = n
+	}
+	b, err := c.open(c.next)
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	c.next = -1
+	c.plain = b
+	return nil
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for len(c.plain) == 0 {
+		if err := c.readChunk(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, c.plain)
+	c.plain = c.plain[n:]
+	return n, nil
+}
+
+// WriteTo hands each decrypted chunk straight to w, with no copy in between.
+func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		for len(c.plain) > 0 {
+			n, err := w.Write(c.plain)
+			total += int64(n)
+			c.plain = c.plain[n:]
+			if err != nil {
+				return total, err
+			}
+		}
+		if err := c.readChunk(); err != nil {
+			if err == io.EOF {
+				return total, nil
+			}
+			return total, err
+		}
+	}
+}
+
+func (c *chunkReader) release() {
+	c.plain = nil
+	c.putBuf()
+}
+
+// readSalt is a client's preamble for the server's response stream: the salt that keys it.
+func (c *chunkReader) readSalt(ciph *Cipher) error {
+	b, err := c.fill(ciph.saltLen)
+	if err != nil {
+		return err
+	}
+	c.salt = bytes.Clone(b)
+	aead, err := ciph.sessionAEAD(c.salt)
+	if err != nil {
+		return c.fail(err)
+	}
+	c.aead = aead
+	c.r += len(c.salt)
+	return nil
+}

@@ -1,0 +1,135 @@
+package shadowsocks
+
+import (
+	"crypto/cipher"
+	"io"
+
+	"github.com/proxychain/proxychain/proxy/internal/bufpool"
+)
+
+// streamEncoder writes a stream-cipher stream: the IV, then every byte XORed with the
+// keystream. A client's first bytes are the target address.
+type streamEncoder struct {
+	stream  cipher.Stream
+	iv      []byte
+	header  []byte // the client's target address; nil on the server side
+	started bool
+}
+
+func (e *streamEncoder) headerPending() bool { return !e.started && e.header != nil }
+
+func (e *streamEncoder) encode(dst, p []byte) ([]byte, int) {
+	if !e.started {
+		e.started = true
+		dst = append(dst, e.iv...)
+	}
+	start := len(dst)
+	dst = append(dst, e.header...)
+	e.header = nil
+	n := min(len(p), cap(dst)-len(dst))
+	dst = append(dst, p[:n]...)
+	e.stream.XORKeyStream(dst[start:], dst[start:])
+	return dst, n
+}
+
+// streamReader decrypts a stream-cipher stream. Bytes are decrypted where they land, in
+// the caller's buffer, so Read needs no buffer of its own.
+type streamReader struct {
+	src       io.Reader
+	stream    cipher.Stream
+	iv        []byte // the client side collects the server's IV here before the first byte
+	ivRead    int
+	newStream func(iv []byte) (cipher.Stream, error)
+	buf       *[]byte // WriteTo only
+	err       error
+}
+
+// start reads the peer's IV. Like chunkReader.fill it resumes after a timeout.
+func (s *streamReader) start() error {
+	if s.err != nil {
+		return s.err
+	}
+	for s.ivRead < len(s.iv) {
+		n, err := s.src.Read(s.iv[s.ivRead:])
+		s.ivRead += n
+		if err != nil && s.ivRead < len(s.iv) {
+			if err == io.EOF && s.ivRead > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	stream, err := s.newStream(s.iv)
+	if err != nil {
+		s.err = err
+		return err
+	}
+	s.stream = stream
+	return nil
+}
+
+func (s *streamReader) Read(p []byte) (int, error) {
+	if s.stream == nil {
+		if err := s.start(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := s.src.Read(p)
+	s.stream.XORKeyStream(p[:n], p[:n])
+	return n, err
+}
+
+func (s *streamReader) WriteTo(w io.Writer) (int64, error) {
+	if s.buf == nil {
+		s.buf = bufpool.Get()
+	}
+	var total int64
+	for {
+		n, rerr := s.Read(*s.buf)
+		if n > 0 {
+			m, err := w.Write((*s.buf)[:n])
+			total += int64(m)
+			if err != nil {
+				return total, err
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+func (s *streamReader) release() {
+	if s.buf != nil {
+		bufpool.Put(s.buf)
+		s.buf = nil
+	}
+}
+
+// plainEncoder is the "none" method: the client's address, then the payload as is.
+type plainEncoder struct {
+	header []byte
+}
+
+func (e *plainEncoder) headerPending() bool { return e.header != nil }
+
+func (e *plainEncoder) encode(dst, p []byte) ([]byte, int) {
+	dst = append(dst, e.header...)
+	e.header = nil
+	n := min(len(p), cap(dst)-len(dst))
+	return append(dst, p[:n]...), n
+}
+
+// plainReader is the "none" method's decoder: the bytes as they come.
+type plainReader struct {
+	src io.Reader
+}
+
+func (r plainReader) Read(p []byte) (int, error) { return r.src.Read(p) }
+
+func (r plainReader) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, r.src) }
+
+func (plainReader) release() {}
