@@ -164,7 +164,7 @@ func unimplemented(cfg *Config) []string {
 		if !plainTCP(in.StreamSettings) {
 			paths = append(paths, p+".streamSettings")
 		}
-		if in.Sniffing != nil && in.Sniffing.Enabled {
+		if s, _ := in.Settings.(*DokodemoSettings); in.Sniffing != nil && in.Sniffing.Enabled && in.Protocol != "redirect" && (s == nil || !s.FollowRedirect) {
 			paths = append(paths, p+".sniffing")
 		}
 		switch s := in.Settings.(type) {

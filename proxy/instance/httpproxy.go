@@ -1,0 +1,32 @@
+package instance
+
+// Wiring for proxy/httpproxy.
+
+import (
+	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/proxy/config"
+	"github.com/proxychain/proxychain/proxy/httpproxy"
+)
+
+func init() {
+	outboundBuilders["http"] = buildHTTPOutbound
+	inboundBuilders["http"] = buildHTTPInbound
+}
+
+func buildHTTPOutbound(_ *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
+	srv := o.Settings.(*config.HTTPOutboundSettings).Servers[0]
+	user, pass, err := firstAccount(srv.Users, path+".settings.servers[0].users")
+	if err != nil {
+		return nil, err
+	}
+	return httpproxy.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, pass, parent), nil
+}
+
+func buildHTTPInbound(b *builder, in *config.InboundConfig, path string) (proxy.Inbound, error) {
+	s := in.Settings.(*config.HTTPInboundSettings)
+	m, err := accounts(s.Accounts, path+".settings.accounts")
+	if err != nil {
+		return nil, err
+	}
+	return httpproxy.NewServer(httpproxy.ServerOptions{Accounts: m, Logger: b.log}), nil
+}

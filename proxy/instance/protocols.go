@@ -1,0 +1,179 @@
+package instance
+
+import (
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/proxy/blackhole"
+	"github.com/proxychain/proxychain/proxy/config"
+	"github.com/proxychain/proxychain/proxy/freedom"
+	"github.com/proxychain/proxychain/proxy/socks"
+	"github.com/proxychain/proxychain/proxy/vmess"
+)
+
+// builder carries what protocol constructors share.
+type builder struct {
+	log *slog.Logger
+}
+
+type (
+	outboundBuilder func(b *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error)
+	inboundBuilder  func(b *builder, in *config.InboundConfig, path string) (proxy.Inbound, error)
+)
+
+// The registries: one entry per protocol. A protocol whose wiring has its own file
+// (shadowsocks.go, httpproxy.go, dokodemo.go) adds its entries from init there,
+// so adding a protocol touches one file.
+var (
+	outboundBuilders = map[string]outboundBuilder{
+		"freedom":   buildFreedom,
+		"blackhole": buildBlackhole,
+		"socks":     buildSocksOutbound,
+		"vmess":     buildVMessOutbound,
+	}
+	inboundBuilders = map[string]inboundBuilder{
+		"socks": buildSocksInbound,
+		"vmess": buildVMessInbound,
+	}
+)
+
+func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
+func buildFreedom(_ *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
+	s, _ := o.Settings.(*config.FreedomSettings)
+	if s == nil {
+		s = new(config.FreedomSettings)
+	}
+	f, err := freedom.New(o.Tag, freedom.Options{DomainStrategy: s.DomainStrategy, Redirect: s.Redirect, Dialer: parent})
+	if err != nil {
+		return nil, pathError(path+".settings", err)
+	}
+	return f, nil
+}
+
+func buildBlackhole(_ *builder, o *config.OutboundConfig, path string, _ proxy.Dialer) (proxy.Outbound, error) {
+	s, _ := o.Settings.(*config.BlackholeSettings)
+	response := ""
+	if s != nil && s.Response != nil {
+		response = s.Response.Type
+	}
+	bh, err := blackhole.New(o.Tag, response)
+	if err != nil {
+		return nil, pathError(path+".settings.response.type", err)
+	}
+	return bh, nil
+}
+
+// firstAccount is the user and password an outbound authenticates with, if any.
+func firstAccount(users []config.Account, path string) (user, pass string, err error) {
+	if len(users) == 0 {
+		return "", "", nil
+	}
+	pass, err = users[0].ResolvedPass()
+	if err != nil {
+		return "", "", pathError(path+"[0].passFile", err)
+	}
+	return users[0].User, pass, nil
+}
+
+func buildSocksOutbound(_ *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
+	s := o.Settings.(*config.SocksOutboundSettings)
+	srv := s.Servers[0]
+	user, pass, err := firstAccount(srv.Users, path+".settings.servers[0].users")
+	if err != nil {
+		return nil, err
+	}
+	return socks.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, pass, parent), nil
+}
+
+// accounts turns inbound accounts into the user->password map the servers take.
+func accounts(list []config.Account, path string) (map[string]string, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(list))
+	for i := range list {
+		pass, err := list[i].ResolvedPass()
+		if err != nil {
+			return nil, pathError(path+"["+strconv.Itoa(i)+"].passFile", err)
+		}
+		m[list[i].User] = pass
+	}
+	return m, nil
+}
+
+func buildSocksInbound(b *builder, in *config.InboundConfig, path string) (proxy.Inbound, error) {
+	s := in.Settings.(*config.SocksInboundSettings)
+	opts := socks.ServerOptions{Logger: b.log}
+	if s.Auth == "password" {
+		m, err := accounts(s.Accounts, path+".settings.accounts")
+		if err != nil {
+			return nil, err
+		}
+		opts.Accounts = m
+	}
+	return socks.NewServer(opts), nil
+}
+
+func vmessUser(u *config.VMessUser, path string) (vmess.User, error) {
+	idField := path + ".id"
+	if u.IDFile != "" {
+		idField = path + ".idFile"
+	}
+	id, err := u.ResolvedID()
+	if err != nil {
+		return vmess.User{}, pathError(idField, err)
+	}
+	uuid, err := vmess.ParseUUID(id)
+	if err != nil {
+		return vmess.User{}, pathError(idField, err)
+	}
+	return vmess.User{ID: uuid, AlterID: u.AlterID, Email: u.Email}, nil
+}
+
+func buildVMessOutbound(b *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
+	srv := o.Settings.(*config.VMessOutboundSettings).Vnext[0]
+	userPath := path + ".settings.vnext[0].users[0]"
+	cu := &srv.Users[0]
+	user, err := vmessUser(cu, userPath)
+	if err != nil {
+		return nil, err
+	}
+	c, err := vmess.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, cu.Security, parent)
+	if err != nil {
+		return nil, pathError(userPath, err)
+	}
+	if cu.AlterID > 0 {
+		b.log.Warn("insecure VMess: alterId > 0 selects the legacy MD5 header, which has no integrity and which probes can identify; use alterId 0",
+			"outbound", o.Tag, "path", userPath+".alterId", "alterId", cu.AlterID)
+	}
+	return c, nil
+}
+
+func buildVMessInbound(b *builder, in *config.InboundConfig, path string) (proxy.Inbound, error) {
+	s := in.Settings.(*config.VMessInboundSettings)
+	users := make([]vmess.User, len(s.Clients))
+	legacy := false
+	for i := range s.Clients {
+		u, err := vmessUser(&s.Clients[i], path+".settings.clients["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return nil, err
+		}
+		users[i] = u
+		legacy = legacy || u.AlterID > 0
+	}
+	// V2Ray's name reads backwards: legacy headers are allowed only when the config
+	// explicitly says disableInsecureEncryption: false.
+	allowLegacy := s.DisableInsecureEncryption != nil && !*s.DisableInsecureEncryption
+	if legacy && allowLegacy {
+		b.log.Warn("insecure VMess inbound: legacy (alterId > 0) headers are accepted",
+			"inbound", in.Tag, "path", path+".settings.disableInsecureEncryption")
+	}
+	srv, err := vmess.NewServer(users, vmess.ServerOptions{AllowLegacy: allowLegacy, Logger: b.log})
+	if err != nil {
+		return nil, pathError(path+".settings", err)
+	}
+	return srv, nil
+}

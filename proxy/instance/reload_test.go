@@ -1,0 +1,291 @@
+package instance
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/proxy/config"
+	"github.com/proxychain/proxychain/proxy/metrics"
+	"github.com/proxychain/proxychain/proxy/socks"
+)
+
+// hops runs two SOCKS hop servers with metrics, so a test can tell which hop a
+// connection went through.
+func hops(t *testing.T) (m *metrics.Proxy, port1, port2 int) {
+	t.Helper()
+	m = metrics.NewProxy("test")
+	servers := buildOpts(t, `{
+	  "inbounds": [{"tag": "hop1", "protocol": "socks", "port": 1}, {"tag": "hop2", "protocol": "socks", "port": 2}],
+	  "outbounds": [{"protocol": "freedom"}]
+	}`, Options{Metrics: m})
+	return m, servers.Addr("hop1").(*net.TCPAddr).Port, servers.Addr("hop2").(*net.TCPAddr).Port
+}
+
+func buildOpts(t *testing.T, cfgJSON string, opts Options) *Instance {
+	t.Helper()
+	in, err := Build(parse(t, cfgJSON), withTestDefaults(opts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := in.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return in
+}
+
+func withTestDefaults(opts Options) Options {
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	if opts.Listen == nil {
+		opts.Listen = loopbackListen
+	}
+	return opts
+}
+
+func parse(t *testing.T, cfgJSON string) *config.Config {
+	t.Helper()
+	cfg, _, err := config.Parse([]byte(cfgJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// clientVia is a client config: a SOCKS inbound on listenPort whose only outbound is a
+// SOCKS hop on loopback hopPort.
+func clientVia(listenPort, hopPort int) string {
+	return fmt.Sprintf(`{
+	  "inbounds": [{"tag": "in", "protocol": "socks", "port": %d}],
+	  "outbounds": [{"tag": "exit", "protocol": "socks", "settings": {"servers": [{"address": "127.0.0.1", "port": %d}]}}]
+	}`, listenPort, hopPort)
+}
+
+// stream is a connection to the echo server that sends random bytes in parts and checks
+// that every byte comes back in order.
+type stream struct {
+	conn         net.Conn
+	sent, echoed hash.Hash
+}
+
+func openStream(t *testing.T, d proxy.Dialer, echo string) *stream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &stream{conn: c, sent: sha256.New(), echoed: sha256.New()}
+}
+
+// part sends n random bytes and reads the n echoed bytes back.
+func (s *stream) part(t *testing.T, n int) {
+	t.Helper()
+	buf := make([]byte, n)
+	rand.Read(buf)
+	s.sent.Write(buf)
+	s.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	errc := make(chan error, 1)
+	go func() { _, err := s.conn.Write(buf); errc <- err }()
+	got := make([]byte, n)
+	if _, err := io.ReadFull(s.conn, got); err != nil {
+		t.Fatalf("stream read: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("stream write: %v", err)
+	}
+	s.echoed.Write(got)
+}
+
+// finish half-closes and checks that nothing more comes back and the hashes agree.
+func (s *stream) finish(t *testing.T) {
+	t.Helper()
+	if err := proxy.CloseWrite(s.conn); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(s.conn)
+	if err != nil || len(rest) > 0 {
+		t.Fatalf("after half-close: %d more bytes, err %v", len(rest), err)
+	}
+	if !bytes.Equal(s.sent.Sum(nil), s.echoed.Sum(nil)) {
+		t.Fatal("the stream's echoed bytes differ from what was sent")
+	}
+}
+
+// TestReloadAppliesToNewConnections opens a stream through hop1, reloads the client to
+// use hop2, and checks that new connections take hop2 while the old stream keeps
+// flowing through hop1 with every byte intact.
+func TestReloadAppliesToNewConnections(t *testing.T) {
+	echo := startEcho(t)
+	m, p1, p2 := hops(t)
+	hop1, hop2 := m.Inbound("hop1"), m.Inbound("hop2")
+	client := buildOpts(t, clientVia(1080, p1), Options{})
+	addr := client.Addr("in").String()
+	via := socks.NewClient("t", addr, "", "", &net.Dialer{})
+
+	old := openStream(t, via, echo)
+	old.part(t, 64<<10)
+	if hop1.Value() != 1 || hop2.Value() != 0 {
+		t.Fatalf("before reload: hop1 %d hop2 %d connections", hop1.Value(), hop2.Value())
+	}
+
+	if err := client.Reload(context.Background(), parse(t, clientVia(1080, p2))); err != nil {
+		t.Fatal(err)
+	}
+	if got := client.Addr("in").String(); got != addr {
+		t.Fatalf("the unchanged inbound moved from %s to %s", addr, got)
+	}
+	for range 3 {
+		roundTrip(t, via, echo, 32<<10)
+	}
+	if hop1.Value() != 1 || hop2.Value() != 3 {
+		t.Fatalf("after reload: hop1 %d hop2 %d connections; want 1 and 3", hop1.Value(), hop2.Value())
+	}
+	if !strings.Contains(client.Describe()[0], fmt.Sprintf("127.0.0.1:%d", p2)) {
+		t.Errorf("Describe still shows the old chain: %q", client.Describe())
+	}
+	old.part(t, 128<<10)
+	old.finish(t)
+}
+
+// TestReloadRefusesBadConfig checks that a config that does not build changes nothing.
+func TestReloadRefusesBadConfig(t *testing.T) {
+	echo := startEcho(t)
+	m, p1, _ := hops(t)
+	client := buildOpts(t, clientVia(1080, p1), Options{})
+	bad := parse(t, `{"inbounds": [{"tag": "in", "protocol": "socks", "port": 1080}],
+	  "outbounds": [{"protocol": "vmess", "settings": {"vnext": [{"address": "a", "port": 1, "users": [{"id": "not-a-uuid"}]}]}}]}`)
+	err := client.Reload(context.Background(), bad)
+	if err == nil || !strings.Contains(err.Error(), "outbounds[0].settings.vnext[0].users[0].id") {
+		t.Fatalf("Reload = %v, want an error naming the bad id", err)
+	}
+	roundTrip(t, socks.NewClient("t", client.Addr("in").String(), "", "", &net.Dialer{}), echo, 1000)
+	if got := m.Inbound("hop1").Value(); got != 1 {
+		t.Errorf("hop1 saw %d connections after the refused reload, want 1", got)
+	}
+}
+
+// TestReloadMovesInbound changes an inbound's port: the new one is bound, the old one
+// stops accepting, and a stream accepted on the old one runs to the end.
+func TestReloadMovesInbound(t *testing.T) {
+	echo := startEcho(t)
+	_, p1, _ := hops(t)
+	var failPort3 = func(ctx context.Context, network, address string) (net.Listener, error) {
+		if strings.HasSuffix(address, ":3") {
+			return nil, errors.New("address in use")
+		}
+		return loopbackListen(ctx, network, address)
+	}
+	client := buildOpts(t, clientVia(1, p1), Options{Listen: failPort3})
+	oldAddr := client.Addr("in").String()
+	old := openStream(t, socks.NewClient("t", oldAddr, "", "", &net.Dialer{}), echo)
+	old.part(t, 1000)
+
+	// Moving to a port that cannot be bound changes nothing.
+	if err := client.Reload(context.Background(), parse(t, clientVia(3, p1))); err == nil ||
+		err.Error() != "instance: inbounds[0]: address in use" {
+		t.Fatalf("Reload to an unbindable port = %v", err)
+	}
+	if got := client.Addr("in").String(); got != oldAddr {
+		t.Fatalf("a failed reload moved the inbound to %s", got)
+	}
+
+	if err := client.Reload(context.Background(), parse(t, clientVia(2, p1))); err != nil {
+		t.Fatal(err)
+	}
+	newAddr := client.Addr("in").String()
+	if newAddr == oldAddr {
+		t.Fatal("the inbound did not move")
+	}
+	roundTrip(t, socks.NewClient("t", newAddr, "", "", &net.Dialer{}), echo, 10000)
+	if c, err := net.DialTimeout("tcp", oldAddr, time.Second); err == nil {
+		c.Close()
+		t.Error("the old address still accepts")
+	}
+	old.part(t, 50000)
+	old.finish(t)
+}
+
+// TestShutdownCutsRetiredConnections checks that a stream left on an inbound a reload
+// removed is drained, then cut, by Shutdown.
+func TestShutdownCutsRetiredConnections(t *testing.T) {
+	echo := startEcho(t)
+	_, p1, _ := hops(t)
+	in, err := Build(parse(t, clientVia(1, p1)), withTestDefaults(Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old := openStream(t, socks.NewClient("t", in.Addr("in").String(), "", "", &net.Dialer{}), echo)
+	old.part(t, 100)
+	if err := in.Reload(context.Background(), parse(t, clientVia(2, p1))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := in.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want deadline exceeded", err)
+	}
+	old.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := old.conn.Read(make([]byte, 1)); err == nil {
+		t.Error("the retired stream is still open after Shutdown")
+	}
+	if err := in.Reload(context.Background(), parse(t, clientVia(2, p1))); !errors.Is(err, ErrStopped) {
+		t.Errorf("Reload after Shutdown = %v", err)
+	}
+}
+
+// TestRedirectInboundsAreWired checks that the redirect inbound and dokodemo-door with
+// followRedirect build, and that each refuses a connection nobody redirected (its
+// original destination is the listener itself) without dialing anything.
+func TestRedirectInboundsAreWired(t *testing.T) {
+	m := metrics.NewProxy("test")
+	in := buildOpts(t, `{
+	  "inbounds": [
+	    {"tag": "capture", "protocol": "redirect", "port": 15001, "sniffing": {"enabled": true, "destOverride": ["http", "tls"]}},
+	    {"tag": "tproxy", "protocol": "dokodemo-door", "port": 15002, "settings": {"network": "tcp", "followRedirect": true}}
+	  ],
+	  "outbounds": [{"tag": "direct", "protocol": "freedom"}]
+	}`, Options{Metrics: m})
+	for _, tag := range []string{"capture", "tproxy"} {
+		c, err := net.Dial("tcp", in.Addr(tag).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Errorf("%s: read %d bytes from a connection that should be refused", tag, n)
+		}
+		c.Close()
+		if got := m.Inbound(tag).Value(); got != 1 {
+			t.Errorf("%s: %d handshakes counted, want 1", tag, got)
+		}
+	}
+	var b bytes.Buffer
+	m.Registry.WriteTo(&b)
+	if strings.Contains(b.String(), metrics.NameDialDuration+"_count{outbound=\"direct\"} 1") {
+		t.Errorf("a refused connection was dialed:\n%s", b.String())
+	}
+}
