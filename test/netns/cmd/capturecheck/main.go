@@ -9,6 +9,12 @@
 //	capturecheck send -to ADDR [-size N] [-host H]     the app: send a payload (an HTTP request
 //	                                                   for H first, if given), half-close, print
 //	                                                   "sent <sha256> reply <answer>"
+//	capturecheck streams -to ADDR -n N -size S         the app under a reload: open N connections,
+//	                                                   send half of S bytes on each, print
+//	                                                   "open N", wait for a line on stdin, send
+//	                                                   the rest, half-close, check every reply
+//	                                                   hash, print "ok N"
+//	capturecheck get -url URL                          HTTP GET; print the body, exit 1 unless 200
 //	capturecheck udp -to ADDR                          send one datagram
 //	capturecheck ping -to IP                           one ICMP echo (needs root); exits 0 only
 //	                                                   on a reply
@@ -25,6 +31,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -66,6 +73,16 @@ func main() {
 		host := fs.String("host", "", "send an HTTP request for this Host first")
 		fs.Parse(os.Args[2:])
 		err = send(*to, *size, *host)
+	case "streams":
+		to := fs.String("to", "", "address")
+		n := fs.Int("n", 100, "connections")
+		size := fs.Int("size", 64<<10, "payload bytes per connection")
+		fs.Parse(os.Args[2:])
+		err = streams(*to, *n, *size)
+	case "get":
+		url := fs.String("url", "", "URL")
+		fs.Parse(os.Args[2:])
+		err = get(*url)
 	case "udp":
 		to := fs.String("to", "", "address")
 		fs.Parse(os.Args[2:])
@@ -177,6 +194,101 @@ func send(to string, size int, host string) error {
 		return err
 	}
 	fmt.Printf("sent %s reply %s\n", hex.EncodeToString(h.Sum(nil)), reply)
+	return nil
+}
+
+// payload returns size pseudo-random bytes determined by seed.
+func payload(seed uint64, size int) []byte {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// streams holds n connections open across whatever the test does between "open" and
+// the line it writes to stdin, then finishes them and checks each end to end.
+func streams(to string, n, size int) error {
+	conns := make([]*net.TCPConn, n)
+	sums := make([][32]byte, n)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", to, 10*time.Second)
+		if err != nil {
+			return fmt.Errorf("stream %d: %w", i, err)
+		}
+		conns[i] = c.(*net.TCPConn)
+		c.SetDeadline(time.Now().Add(2 * time.Minute))
+		p := payload(uint64(i), size)
+		sums[i] = sha256.Sum256(p)
+		if _, err := c.Write(p[:size/2]); err != nil {
+			return fmt.Errorf("stream %d: first half: %w", i, err)
+		}
+	}
+	fmt.Println("open", n)
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return fmt.Errorf("waiting for the go-ahead: %w", err)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			p := payload(uint64(i), size)
+			if _, err := c.Write(p[size/2:]); err != nil {
+				errs[i] = fmt.Errorf("stream %d: second half: %w", i, err)
+				return
+			}
+			if err := c.CloseWrite(); err != nil {
+				errs[i] = fmt.Errorf("stream %d: %w", i, err)
+				return
+			}
+			reply, err := io.ReadAll(c)
+			if err != nil {
+				errs[i] = fmt.Errorf("stream %d: reading the reply: %w", i, err)
+				return
+			}
+			if want := hex.EncodeToString(sums[i][:]); string(reply) != want {
+				errs[i] = fmt.Errorf("stream %d: target hashed %q, sent %s", i, reply, want)
+			}
+		})
+	}
+	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			fmt.Println("error:", err)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d streams failed", failed, n)
+	}
+	fmt.Println("ok", n)
+	return nil
+}
+
+func get(url string) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	os.Stdout.Write(body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
 	return nil
 }
 
