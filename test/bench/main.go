@@ -10,6 +10,13 @@
 //   - client RSS idle, and with 200 connections open through the chain;
 //   - time to first byte of a fresh connection (median of 30).
 //
+// The spec's own wire (Shadowsocks aes-256-cfb carrying legacy VMess, alterId 64) is
+// spoken by no single peer: v2ray 4.34 has no Shadowsocks stream ciphers and Xray no
+// legacy VMess. Its peer client is v2ray joined to ss-tunnel ("v2ray+ss-tunnel"): one
+// ss-tunnel per Shadowsocks hop, each dialing through the previous, and v2ray for the
+// VMess hops dialing through the last tunnel; its CPU and RSS are those of all its
+// processes together.
+//
 // The machine has few cores and the hops, target and load generator share them with the
 // client, so absolute numbers are modest; the ratios between clients are what to read.
 package main
@@ -98,7 +105,76 @@ func ss(tag, impl, method string) hop {
 	}
 }
 
+// vmessHop is a VMess server; alterID 64 selects the legacy header, as the spec's
+// configs do, and 0 VMess AEAD.
+func vmessHop(tag, impl, id string, alterID int) hop {
+	user := map[string]any{"id": id, "alterId": alterID}
+	return hop{
+		tag: tag, impl: impl, protocol: "vmess",
+		inbound:  map[string]any{"clients": []any{user}, "disableInsecureEncryption": false},
+		outbound: map[string]any{"users": []any{user}},
+	}
+}
+
+// The spec's users.
+const (
+	idDOUS = "b12614c5-5ca4-4eba-a215-c61d642116ce"
+	idDOSG = "b27c24ab-2b5a-433e-902c-33f1168a7902"
+)
+
+// seedChain is the spec's 4-hop chain, AliHK -> AliSG -> DOSG -> DOUS, with the given
+// Shadowsocks method and VMess alterId, served by ss-server and v2ray 4.34.
+func seedChain(method string, alterID int) []hop {
+	return []hop{
+		ss("AliHK", "ss-server", method), ss("AliSG", "ss-server", method),
+		vmessHop("DOSG", "v2ray", idDOSG, alterID), vmessHop("DOUS", "v2ray", idDOUS, alterID),
+	}
+}
+
+// seedBasic is the spec's basic chain: VMess (DOUS) through one Shadowsocks hop.
+func seedBasic(method string, alterID int) []hop {
+	return []hop{ss("transit", "ss-server", method), vmessHop("DOUS", "v2ray", idDOUS, alterID)}
+}
+
 var scenarios = []scenario{
+	// The spec's chains as written. Xray has no legacy VMess, v2ray no aes-256-cfb.
+	{
+		name:    "basic: VMess legacy (alterId 64) in Shadowsocks aes-256-cfb (the seed's wire)",
+		hops:    seedBasic("aes-256-cfb", 64),
+		clients: []string{"proxychain", "v2ray+ss-tunnel"},
+	},
+	{
+		name:    "4-hop chain: VMess legacy (alterId 64) in Shadowsocks aes-256-cfb (the seed's wire)",
+		hops:    seedChain("aes-256-cfb", 64),
+		clients: []string{"proxychain", "v2ray+ss-tunnel"},
+	},
+	// The same shapes with an AEAD Shadowsocks method v2ray 4.34 speaks.
+	{
+		name:    "basic: VMess legacy (alterId 64) in Shadowsocks aes-256-gcm",
+		hops:    seedBasic("aes-256-gcm", 64),
+		clients: []string{"proxychain", "v2ray"},
+	},
+	{
+		name:    "4-hop chain: VMess legacy (alterId 64) in Shadowsocks aes-256-gcm",
+		hops:    seedChain("aes-256-gcm", 64),
+		clients: []string{"proxychain", "v2ray"},
+	},
+	// VMess AEAD, which all three clients speak.
+	{
+		name:    "basic: VMess AEAD (alterId 0) in Shadowsocks aes-128-gcm",
+		hops:    seedBasic("aes-128-gcm", 0),
+		clients: []string{"proxychain", "v2ray", "xray"},
+	},
+	{
+		name:    "4-hop chain: VMess AEAD (alterId 0) in Shadowsocks aes-128-gcm",
+		hops:    seedChain("aes-128-gcm", 0),
+		clients: []string{"proxychain", "v2ray", "xray"},
+	},
+	{
+		name:    "basic: VMess AEAD (alterId 0) in Shadowsocks 2022-blake3-aes-128-gcm",
+		hops:    []hop{ss2022("transit"), vmessHop("DOUS", "xray", idDOUS, 0)},
+		clients: []string{"proxychain", "xray"},
+	},
 	{
 		name:    "2 Shadowsocks hops, aes-256-gcm",
 		hops:    []hop{ss("hop1", "ss-server", "aes-256-gcm"), ss("hop2", "ss-server", "aes-256-gcm")},
@@ -225,27 +301,18 @@ func clientConfig(sc scenario, addrs []string, socksPort int) map[string]any {
 func (e *environment) measure(client string, sc scenario, addrs []string) (result, error) {
 	socksPort := freePort()
 	socksAddr := "127.0.0.1:" + strconv.Itoa(socksPort)
-	var cmd *exec.Cmd
-	if client == "ss-local" {
-		h := sc.hops[0]
-		host, port, _ := net.SplitHostPort(addrs[0])
-		cmd = exec.Command("ss-local", "-s", host, "-p", port, "-b", "127.0.0.1", "-l", strconv.Itoa(socksPort),
-			"-k", h.outbound["password"].(string), "-m", h.outbound["method"].(string))
-	} else {
-		path, err := e.writeConfig("client-"+client, clientConfig(sc, addrs, socksPort))
-		if err != nil {
-			return result{}, err
-		}
-		cmd = e.command(client, path)
-	}
-	if err := e.start(cmd, "client-"+client); err != nil {
+	procs, err := e.startClient(client, sc, addrs, socksPort)
+	defer stopAll(procs)
+	if err != nil {
 		return result{}, err
 	}
-	defer stopAll([]*exec.Cmd{cmd})
 	if err := waitListening(socksAddr); err != nil {
 		return result{}, err
 	}
-	pid := cmd.Process.Pid
+	var pids []int
+	for _, p := range procs {
+		pids = append(pids, p.Process.Pid)
+	}
 	dialer, err := proxy.SOCKS5("tcp", socksAddr, nil, proxy.Direct)
 	if err != nil {
 		return result{}, err
@@ -258,7 +325,7 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	r.rssIdle = rssKiB(pid)
+	r.rssIdle = rssKiB(pids...)
 
 	if r.ttfb, err = timeToFirstByte(dial, 30); err != nil {
 		return r, fmt.Errorf("ttfb: %w", err)
@@ -266,7 +333,7 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 
 	per := *streamBytes << 20
 	total := float64(per) * float64(*streams)
-	cpu0 := cpuSeconds(pid)
+	cpu0 := cpuSeconds(pids...)
 	t0 := time.Now()
 	if err := transfer(dial, *streams, per, 0); err != nil {
 		return r, fmt.Errorf("download: %w", err)
@@ -277,7 +344,7 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 		return r, fmt.Errorf("upload: %w", err)
 	}
 	up := time.Since(t1)
-	cpu := cpuSeconds(pid) - cpu0
+	cpu := cpuSeconds(pids...) - cpu0
 	r.downMBps = total / down.Seconds() / 1e6
 	r.upMBps = total / up.Seconds() / 1e6
 	r.cpuPerGiB = cpu / (2 * total / (1 << 30))
@@ -287,17 +354,94 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 		return r, fmt.Errorf("open %d connections: %w", *openConns, err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	r.rssLoaded = rssKiB(pid)
+	r.rssLoaded = rssKiB(pids...)
 	for _, c := range conns {
 		c.Close()
 	}
 	return r, nil
 }
 
+// startClient starts the client's processes, the last of which serves SOCKS5 on
+// socksPort. Whatever started is returned, also on error, for stopAll.
+func (e *environment) startClient(client string, sc scenario, addrs []string, socksPort int) ([]*exec.Cmd, error) {
+	switch client {
+	case "ss-local":
+		h := sc.hops[0]
+		host, port, _ := net.SplitHostPort(addrs[0])
+		cmd := exec.Command("ss-local", "-s", host, "-p", port, "-b", "127.0.0.1", "-l", strconv.Itoa(socksPort),
+			"-k", h.outbound["password"].(string), "-m", h.outbound["method"].(string))
+		if err := e.start(cmd, "client-ss-local"); err != nil {
+			return nil, err
+		}
+		return []*exec.Cmd{cmd}, nil
+	case "v2ray+ss-tunnel":
+		return e.startJoinedClient(sc, addrs, socksPort)
+	}
+	path, err := e.writeConfig("client-"+client, clientConfig(sc, addrs, socksPort))
+	if err != nil {
+		return nil, err
+	}
+	cmd := e.command(client, path)
+	if err := e.start(cmd, "client-"+client); err != nil {
+		return nil, err
+	}
+	return []*exec.Cmd{cmd}, nil
+}
+
+// startJoinedClient is the spec's wire from peers: one ss-tunnel per Shadowsocks hop
+// (the first dials hop 1; each later one dials through the previous tunnel; each
+// forwards to the next hop), then v2ray with the VMess hops, the first of which dials
+// its server through the last tunnel. The hops must be Shadowsocks then VMess.
+func (e *environment) startJoinedClient(sc scenario, addrs []string, socksPort int) ([]*exec.Cmd, error) {
+	var procs []*exec.Cmd
+	server := addrs[0]
+	i := 0
+	for ; i < len(sc.hops) && sc.hops[i].protocol == "shadowsocks"; i++ {
+		if i+1 == len(sc.hops) {
+			return procs, fmt.Errorf("the last hop %s is Shadowsocks; nothing for v2ray to do", sc.hops[i].tag)
+		}
+		h := sc.hops[i]
+		host, port, _ := net.SplitHostPort(server)
+		local := freePort()
+		cmd := exec.Command("ss-tunnel", "-s", host, "-p", port, "-b", "127.0.0.1", "-l", strconv.Itoa(local),
+			"-L", addrs[i+1], "-k", h.outbound["password"].(string), "-m", h.outbound["method"].(string))
+		if err := e.start(cmd, "client-ss-tunnel-"+h.tag); err != nil {
+			return procs, err
+		}
+		procs = append(procs, cmd)
+		server = "127.0.0.1:" + strconv.Itoa(local)
+		if err := waitListening(server); err != nil {
+			return procs, err
+		}
+	}
+	if i == 0 {
+		return procs, fmt.Errorf("the first hop %s is not Shadowsocks; use v2ray alone", sc.hops[0].tag)
+	}
+	// v2ray sees the tunnels as the first VMess hop's server.
+	vmess := scenario{name: sc.name, hops: sc.hops[i:]}
+	vmessAddrs := append([]string{server}, addrs[i+1:]...)
+	for _, h := range vmess.hops {
+		if h.protocol != "vmess" {
+			return procs, fmt.Errorf("hop %s follows a VMess hop; ss-tunnel cannot serve it", h.tag)
+		}
+	}
+	path, err := e.writeConfig("client-v2ray-joined", clientConfig(vmess, vmessAddrs, socksPort))
+	if err != nil {
+		return procs, err
+	}
+	cmd := e.command("v2ray", path)
+	if err := e.start(cmd, "client-v2ray-joined"); err != nil {
+		return procs, err
+	}
+	return append(procs, cmd), nil
+}
+
 func (e *environment) command(impl, config string) *exec.Cmd {
 	switch impl {
 	case "proxychain":
-		return exec.Command(filepath.Join(e.root, "bin", "proxychain"), "run", "-c", config)
+		// Metrics stay on (their counters are part of what the data plane costs); only
+		// their HTTP listener is off, so instances do not collide on its port.
+		return exec.Command(filepath.Join(e.root, "bin", "proxychain"), "run", "-metrics-addr=", "-reload-interval=0", "-c", config)
 	case "xray":
 		return exec.Command(filepath.Join(e.root, "bin", "xray"), "run", "-c", config)
 	case "v2ray":
@@ -479,8 +623,17 @@ func holdOpen(dial func() (net.Conn, error), n int) ([]net.Conn, error) {
 	return conns, nil
 }
 
-// cpuSeconds is the process's user+system time, from /proc/PID/stat (in USER_HZ, 100 on Linux).
-func cpuSeconds(pid int) float64 {
+// cpuSeconds is the processes' user+system time, from /proc/PID/stat (in USER_HZ, 100
+// on Linux).
+func cpuSeconds(pids ...int) float64 {
+	var sum float64
+	for _, pid := range pids {
+		sum += cpuSecondsOf(pid)
+	}
+	return sum
+}
+
+func cpuSecondsOf(pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -492,7 +645,16 @@ func cpuSeconds(pid int) float64 {
 	return (utime + stime) / 100
 }
 
-func rssKiB(pid int) int64 {
+// rssKiB is the processes' resident set size, summed.
+func rssKiB(pids ...int) int64 {
+	var sum int64
+	for _, pid := range pids {
+		sum += rssKiBOf(pid)
+	}
+	return sum
+}
+
+func rssKiBOf(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0

@@ -1,0 +1,330 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A wiretap is a TCP relay that records what passes through it, both ways. Put in
+// front of the hop after the first, it holds exactly what the first hop relays upstream
+// and receives back: what the owner of that server could read.
+type wiretap struct {
+	ln      net.Listener
+	backend string
+	wg      sync.WaitGroup
+
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	recording bool
+	records   []*tapRecord
+	closed    bool
+}
+
+// tapRecord is one connection's bytes, each direction kept apart so that a plaintext run
+// cannot hide by being split across interleaved connections.
+type tapRecord struct {
+	up, down bytes.Buffer // first hop to next hop, and back
+}
+
+// tapBudget bounds what a wiretap keeps per direction of a connection: the marker
+// exchange runs first and fits; the bulk traffic after it is relayed unrecorded.
+const tapBudget = 2 * markerLen
+
+func startWiretap(t *testing.T, listen, backend string) *wiretap {
+	t.Helper()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatalf("wiretap: %v", err)
+	}
+	w := &wiretap{ln: ln, backend: backend, conns: map[net.Conn]struct{}{}, recording: true}
+	w.wg.Go(w.serve)
+	t.Cleanup(w.stop)
+	return w
+}
+
+func (w *wiretap) serve() {
+	for {
+		client, err := w.ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.DialTimeout("tcp", w.backend, 10*time.Second)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		rec, ok := w.track(client, server)
+		if !ok {
+			client.Close()
+			server.Close()
+			return
+		}
+		w.wg.Go(func() {
+			var both sync.WaitGroup
+			both.Go(func() { w.copy(server, client, rec, true) })
+			w.copy(client, server, rec, false)
+			both.Wait()
+			w.untrack(client, server)
+		})
+	}
+}
+
+func (w *wiretap) track(client, server net.Conn) (*tapRecord, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, false
+	}
+	w.conns[client], w.conns[server] = struct{}{}, struct{}{}
+	rec := new(tapRecord)
+	if w.recording {
+		w.records = append(w.records, rec)
+	}
+	return rec, true
+}
+
+func (w *wiretap) untrack(client, server net.Conn) {
+	client.Close()
+	server.Close()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.conns, client)
+	delete(w.conns, server)
+}
+
+// copy records each read before forwarding it, so whatever the far end has received
+// is already in the record.
+func (w *wiretap) copy(dst, src net.Conn, rec *tapRecord, up bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			w.record(rec, up, buf[:n])
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				src.Close()
+				return
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				dst.(*net.TCPConn).CloseWrite()
+			} else {
+				dst.Close()
+			}
+			return
+		}
+	}
+}
+
+func (w *wiretap) record(rec *tapRecord, up bool, p []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.recording {
+		return
+	}
+	b := &rec.down
+	if up {
+		b = &rec.up
+	}
+	b.Write(p[:min(len(p), tapBudget-b.Len())])
+}
+
+// take stops recording and returns what was recorded.
+func (w *wiretap) take() []*tapRecord {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.recording = false
+	recs := w.records
+	w.records = nil
+	return recs
+}
+
+func (w *wiretap) stop() {
+	w.mu.Lock()
+	w.closed = true
+	for c := range w.conns {
+		c.Close()
+	}
+	w.mu.Unlock()
+	w.ln.Close()
+	w.wg.Wait()
+}
+
+// The marker exchange sends a known payload through a chain to a markerTarget, which
+// checks it and sends it back. The payload is a distinctive marker string every
+// markerEvery bytes with pseudo-random bytes between, so both a recognisable string and
+// arbitrary runs of payload can be looked for in a recording.
+const (
+	plaintextMarker = "PROXYCHAIN-E2E-PLAINTEXT-MARKER/do-not-let-a-hop-read-this"
+	markerLen       = 256 << 10
+	markerEvery     = 16 << 10
+	// A recording may not hold any run this long from anywhere in the payload.
+	plaintextChunk = 48
+)
+
+var markerPayload = func() []byte {
+	p := make([]byte, markerLen)
+	rand.NewChaCha8([32]byte{'e', '2', 'e'}).Read(p)
+	for off := 0; off+len(plaintextMarker) <= len(p); off += markerEvery {
+		copy(p[off:], plaintextMarker)
+	}
+	return p
+}()
+
+// findPlaintext returns where the payload's plaintext shows in rec: the marker, or any
+// plaintextChunk-byte run of the payload taken at every 1 KiB. It returns "" if none does.
+func findPlaintext(rec []byte) string {
+	if i := bytes.Index(rec, []byte(plaintextMarker)); i >= 0 {
+		return fmt.Sprintf("the marker string at byte %d", i)
+	}
+	for off := 0; off+plaintextChunk <= len(markerPayload); off += 1 << 10 {
+		if i := bytes.Index(rec, markerPayload[off:off+plaintextChunk]); i >= 0 {
+			return fmt.Sprintf("payload bytes %d..%d at byte %d", off, off+plaintextChunk, i)
+		}
+	}
+	return ""
+}
+
+// checkCiphertextOnly asserts tap recorded at least one whole marker exchange each way,
+// and no plaintext of it.
+func checkCiphertextOnly(t *testing.T, tap *wiretap) {
+	t.Helper()
+	recs := tap.take()
+	var up, down int
+	for i, r := range recs {
+		up, down = max(up, r.up.Len()), max(down, r.down.Len())
+		if where := findPlaintext(r.up.Bytes()); where != "" {
+			t.Errorf("the first hop relayed plaintext upstream on connection %d: %s", i, where)
+		}
+		if where := findPlaintext(r.down.Bytes()); where != "" {
+			t.Errorf("the first hop received plaintext from upstream on connection %d: %s", i, where)
+		}
+	}
+	// Without this the check would pass on a wiretap nothing went through.
+	if up < markerLen || down < markerLen {
+		t.Errorf("the wiretap recorded at most %d bytes up and %d down on one connection; the marker exchange alone is %d each way",
+			up, down, markerLen)
+	}
+}
+
+// markerTarget is the far end of the marker exchange.
+type markerTarget struct {
+	ln      net.Listener
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	remotes []net.Addr
+}
+
+func startMarkerTarget(t *testing.T) *markerTarget {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := &markerTarget{ln: ln}
+	mt.wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mt.mu.Lock()
+			mt.remotes = append(mt.remotes, conn.RemoteAddr())
+			mt.mu.Unlock()
+			mt.wg.Go(func() { answerMarker(conn) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mt.wg.Wait()
+	})
+	return mt
+}
+
+func (mt *markerTarget) addr() string { return mt.ln.Addr().String() }
+
+func (mt *markerTarget) remoteAddrs() []net.Addr {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	return append([]net.Addr(nil), mt.remotes...)
+}
+
+// answerMarker echoes the payload only if it arrived intact; otherwise the client sees
+// the connection close early.
+func answerMarker(conn net.Conn) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	got := make([]byte, markerLen)
+	if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, markerPayload) {
+		return
+	}
+	conn.Write(markerPayload)
+}
+
+// markerExchange sends the marker payload over conn and checks it comes back intact.
+// It closes conn.
+func markerExchange(conn net.Conn) error {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := conn.Write(markerPayload); err != nil {
+		return fmt.Errorf("marker exchange: send: %w", err)
+	}
+	got := make([]byte, markerLen)
+	if n, err := io.ReadFull(conn, got); err != nil {
+		return fmt.Errorf("marker exchange: got %d of %d bytes back: %w", n, markerLen, err)
+	}
+	if !bytes.Equal(got, markerPayload) {
+		return errors.New("marker exchange: the payload came back changed")
+	}
+	return nil
+}
+
+// The ciphertext check must be able to fail: with nothing but the wiretap between
+// client and target, the marker exchange is all plaintext, and it must be found.
+func TestWiretapFindsPlaintext(t *testing.T) {
+	mt := startMarkerTarget(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
+	tap := startWiretap(t, listen, mt.addr())
+	conn, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := markerExchange(conn); err != nil {
+		t.Fatal(err)
+	}
+	recs := tap.take()
+	if len(recs) != 1 {
+		t.Fatalf("wiretap recorded %d connections, want 1", len(recs))
+	}
+	if recs[0].up.Len() != markerLen || recs[0].down.Len() != markerLen {
+		t.Fatalf("wiretap recorded %d bytes up and %d down, want %d each", recs[0].up.Len(), recs[0].down.Len(), markerLen)
+	}
+	for _, b := range [][]byte{recs[0].up.Bytes(), recs[0].down.Bytes()} {
+		if findPlaintext(b) == "" {
+			t.Error("findPlaintext missed the plaintext marker exchange")
+		}
+		// Without the marker strings, the payload runs alone must still be found.
+		scrubbed := bytes.ReplaceAll(bytes.Clone(b), []byte(plaintextMarker), bytes.Repeat([]byte{0}, len(plaintextMarker)))
+		if where := findPlaintext(scrubbed); where == "" {
+			t.Error("findPlaintext missed payload runs once the markers were scrubbed")
+		}
+	}
+	// Random bytes are not plaintext.
+	noise := make([]byte, markerLen)
+	rand.NewChaCha8([32]byte{'n'}).Read(noise)
+	if where := findPlaintext(noise); where != "" {
+		t.Errorf("findPlaintext found %s in noise", where)
+	}
+}
