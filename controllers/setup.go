@@ -31,16 +31,25 @@ func ClientOptions() client.Options {
 	}}
 }
 
+// The webhook certificates (internal/certs, --cert-mode=self-signed) patch caBundle
+// into the two webhook configurations, and only those, by name. Their Secret needs
+// get, create and update in the manager's namespace, which the reconciler's Secret
+// rules already grant (RBAC cannot limit create to a name).
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;patch,resourceNames=proxychain-mutating-webhook-configuration
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;patch,resourceNames=proxychain-validating-webhook-configuration
+
 // Options configure Setup.
 type Options struct {
-	// Webhooks serves the validating webhook.
+	// Webhooks serves the validating webhook and the pod injector.
 	Webhooks bool
+	// Sidecar is what the pod injector adds; it must be valid when Webhooks is set.
+	Sidecar SidecarConfig
 	// Clock stamps condition transitions; nil is the real clock.
 	Clock clock.PassiveClock
 }
 
-// Setup registers the ProxyChain reconciler and, if asked, the validating webhook with
-// mgr. The manager binary and the tests share it.
+// Setup registers the ProxyChain reconciler and, if asked, the validating webhook and
+// the pod injector with mgr. The manager binary and the tests share it.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	r := &ProxyChainReconciler{
 		Client:    mgr.GetClient(),
@@ -54,6 +63,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Webhooks {
 		if err := SetupWebhookWithManager(mgr); err != nil {
 			return fmt.Errorf("controllers: webhook: %w", err)
+		}
+		if err := SetupPodWebhookWithManager(mgr, opts.Sidecar); err != nil {
+			return err
 		}
 	}
 	return nil

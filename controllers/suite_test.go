@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +31,14 @@ import (
 const k8sVersion = "1.37.2"
 
 var (
+	// testSidecar is what the suite's pod injector adds.
+	testSidecar = controllers.SidecarConfig{
+		Image: "example.test/proxychain:test", UID: 1337, LogLevel: "debug",
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
+		},
+	}
 	k8sClient client.Client
 	// skipReason is set when the envtest binaries are missing outside CI.
 	skipReason string
@@ -96,6 +105,7 @@ func runSuite(m *testing.M) int {
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
 		Webhooks: true,
+		Sidecar:  testSidecar,
 		Clock:    clocktesting.NewFakePassiveClock(transitionTime),
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "setup:", err)
