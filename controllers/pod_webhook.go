@@ -38,11 +38,6 @@ const (
 	// at admission.
 	AnnotationInjected   = "proxychain.io/injected"
 	AnnotationConfigHash = "proxychain.io/config-hash"
-	// AnnotationInbounds holds the sidecar inbounds a pod needs when its mode differs
-	// from the chain's. The chain's ConfigMap carries the inbounds of the chain's mode
-	// only; the sidecar reads this annotation as a second config file (downward API) and
-	// merges it, as V2Ray merges several -c files.
-	AnnotationInbounds = "proxychain.io/inbounds"
 )
 
 // PodWebhookPath is where the API server sends pod admission requests.

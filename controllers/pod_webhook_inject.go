@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -17,7 +16,6 @@ import (
 	"github.com/proxychain/proxychain/api/v1alpha1"
 	"github.com/proxychain/proxychain/internal/render"
 	"github.com/proxychain/proxychain/proxy/capture"
-	"github.com/proxychain/proxychain/proxy/config"
 )
 
 // What the injector adds to a pod. The names are reserved: an application container
@@ -34,8 +32,6 @@ const (
 	// not loopback, so the sidecar listens on every address of the pod for them.
 	MetricsPort     = 15090
 	MetricsPortName = "pc-metrics"
-	// podInboundsFile is AnnotationInbounds as the sidecar reads it.
-	podInboundsFile = "pod-inbounds.json"
 )
 
 // reservedPorts are the sidecar's ports; an application listening on one would
@@ -227,21 +223,15 @@ func capabilityName(c corev1.Capability) string {
 // pod. It first removes whatever an earlier injection added, so the result depends only
 // on the pod's own containers, the chain and opts: injecting twice changes nothing.
 func inject(pod *corev1.Pod, pc *v1alpha1.ProxyChain, o podOptions, s SidecarConfig) error {
-	chainMode := pc.Spec.Egress.Mode
-	if chainMode == "" {
-		chainMode = v1alpha1.EgressTransparent
+	mode := pc.Spec.Egress.Mode
+	if mode == "" {
+		mode = v1alpha1.EgressTransparent
 	}
-	mode := chainMode
 	if o.mode != "" {
 		mode = o.mode
 	}
 	cidrs := mergeUnique(pc.Spec.Egress.ExcludeCIDRs, o.excludeCIDRs)
 	ports := mergeUnique(pc.Spec.Egress.ExcludePorts, o.excludePorts)
-
-	extraInbounds, err := podInbounds(chainMode, mode)
-	if err != nil {
-		return err
-	}
 
 	inits := []corev1.Container{}
 	if mode == v1alpha1.EgressTransparent {
@@ -251,7 +241,7 @@ func inject(pod *corev1.Pod, pc *v1alpha1.ProxyChain, o podOptions, s SidecarCon
 		}
 		inits = append(inits, ic)
 	}
-	inits = append(inits, sidecarContainer(s, extraInbounds != ""))
+	inits = append(inits, sidecarContainer(s))
 	for _, c := range pod.Spec.InitContainers {
 		if c.Name != SidecarName && c.Name != InitName {
 			inits = append(inits, c)
@@ -262,7 +252,7 @@ func inject(pod *corev1.Pod, pc *v1alpha1.ProxyChain, o podOptions, s SidecarCon
 	pod.Spec.Volumes = slices.DeleteFunc(pod.Spec.Volumes, func(v corev1.Volume) bool {
 		return v.Name == ConfigVolumeName || v.Name == XtablesVolumeName
 	})
-	pod.Spec.Volumes = append(pod.Spec.Volumes, configVolume(pc.Name, extraInbounds != ""))
+	pod.Spec.Volumes = append(pod.Spec.Volumes, configVolume(pc.Name))
 	if mode == v1alpha1.EgressTransparent {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, xtablesVolume())
 	}
@@ -284,11 +274,6 @@ func inject(pod *corev1.Pod, pc *v1alpha1.ProxyChain, o podOptions, s SidecarCon
 	}
 	pod.Annotations[AnnotationInjected] = "true"
 	pod.Annotations[AnnotationConfigHash] = pc.Status.ConfigHash
-	if extraInbounds != "" {
-		pod.Annotations[AnnotationInbounds] = extraInbounds
-	} else {
-		delete(pod.Annotations, AnnotationInbounds)
-	}
 	return nil
 }
 
@@ -315,11 +300,8 @@ func restricted() *corev1.SecurityContext {
 	}
 }
 
-func sidecarContainer(s SidecarConfig, extraInbounds bool) corev1.Container {
+func sidecarContainer(s SidecarConfig) corev1.Container {
 	args := []string{"run", "-c", render.MountPath + "/" + render.ConfigKey}
-	if extraInbounds {
-		args = append(args, "-c", render.MountPath+"/"+podInboundsFile)
-	}
 	args = append(args, "-metrics-addr", fmt.Sprintf("0.0.0.0:%d", MetricsPort))
 	if s.LogLevel != "" {
 		args = append(args, "-log-level", s.LogLevel)
@@ -407,18 +389,10 @@ func initContainer(s SidecarConfig, cidrs []string, ports []int32) (corev1.Conta
 
 // configVolume projects the chain's ConfigMap and credentials Secret into one
 // directory, updated atomically as one payload.
-func configVolume(chain string, extraInbounds bool) corev1.Volume {
+func configVolume(chain string) corev1.Volume {
 	sources := []corev1.VolumeProjection{
 		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: render.ConfigMapName(chain)}}},
 		{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: render.CredentialsSecretName(chain)}}},
-	}
-	if extraInbounds {
-		sources = append(sources, corev1.VolumeProjection{DownwardAPI: &corev1.DownwardAPIProjection{
-			Items: []corev1.DownwardAPIVolumeFile{{
-				Path:     podInboundsFile,
-				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['" + AnnotationInbounds + "']"},
-			}},
-		}})
 	}
 	return corev1.Volume{Name: ConfigVolumeName, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 		Sources: sources,
@@ -431,35 +405,6 @@ func xtablesVolume() corev1.Volume {
 	return corev1.Volume{Name: XtablesVolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
 		Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi")),
 	}}}
-}
-
-// podInbounds is the config file a pod whose mode differs from its chain's needs: the
-// listeners of the pod's mode, on the same loopback ports. "" when the modes agree.
-func podInbounds(chainMode, mode string) (string, error) {
-	if chainMode == mode {
-		return "", nil
-	}
-	var inbounds []config.InboundConfig
-	if mode == v1alpha1.EgressExplicit {
-		inbounds = []config.InboundConfig{
-			{Tag: "pod-" + render.SocksInboundTag, Protocol: "socks", Listen: render.ListenAddress, Port: render.SocksPort,
-				Settings: &config.SocksInboundSettings{Auth: "noauth"}},
-			{Tag: "pod-" + render.HTTPInboundTag, Protocol: "http", Listen: render.ListenAddress, Port: render.HTTPPort,
-				Settings: &config.HTTPInboundSettings{}},
-		}
-	} else {
-		inbounds = []config.InboundConfig{
-			{Tag: "pod-" + render.RedirectInboundTag, Protocol: "redirect", Listen: render.ListenAddress, Port: render.RedirectPort,
-				Settings: &config.RedirectSettings{}},
-		}
-	}
-	data, err := json.Marshal(struct {
-		Inbounds []config.InboundConfig `json:"inbounds"`
-	}{inbounds})
-	if err != nil {
-		return "", fmt.Errorf("controllers: %w", err)
-	}
-	return string(data), nil
 }
 
 // proxyEnv points an explicit mode app at the sidecar. Both spellings are set: tools

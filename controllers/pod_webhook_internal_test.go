@@ -92,9 +92,6 @@ func TestInjectTransparent(t *testing.T) {
 	if pod.Annotations[AnnotationInjected] != "true" || pod.Annotations[AnnotationConfigHash] != "abc123" {
 		t.Errorf("annotations %v", pod.Annotations)
 	}
-	if _, ok := pod.Annotations[AnnotationInbounds]; ok {
-		t.Error("inbounds annotation set though the modes agree")
-	}
 	if len(pod.Spec.Volumes) != 2 || pod.Spec.Volumes[0].Name != ConfigVolumeName || pod.Spec.Volumes[1].Name != XtablesVolumeName {
 		t.Fatalf("volumes %+v", pod.Spec.Volumes)
 	}
@@ -165,7 +162,7 @@ func TestModeOverrideLoads(t *testing.T) {
 		wantPorts          []int
 	}{
 		{v1alpha1.EgressTransparent, v1alpha1.EgressExplicit, []int{15001, 15080, 15081}},
-		{v1alpha1.EgressExplicit, v1alpha1.EgressTransparent, []int{15080, 15081, 15001}},
+		{v1alpha1.EgressExplicit, v1alpha1.EgressTransparent, []int{15001, 15080, 15081}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.chainMode+" chain, "+tt.podMode+" pod", func(t *testing.T) {
@@ -178,17 +175,13 @@ func TestModeOverrideLoads(t *testing.T) {
 			if err := inject(pod, chain, podOptions{mode: tt.podMode}, unitSidecar); err != nil {
 				t.Fatal(err)
 			}
-			extra := pod.Annotations[AnnotationInbounds]
-			if extra == "" {
-				t.Fatal("no inbounds annotation")
-			}
+			// The chain's own config serves either mode: the pod needs nothing of its own.
 			sc := pod.Spec.InitContainers[slices.IndexFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == SidecarName })]
-			if !slices.Contains(sc.Args, "/etc/proxychain/"+podInboundsFile) {
-				t.Errorf("sidecar args %q do not read the pod's inbounds", sc.Args)
+			if want := []string{"run", "-c", "/etc/proxychain/" + render.ConfigKey}; !slices.Equal(sc.Args[:3], want) || slices.Contains(sc.Args[3:], "-c") {
+				t.Errorf("sidecar args %q, want the chain's config alone", sc.Args)
 			}
-			srcs := pod.Spec.Volumes[0].Projected.Sources
-			if len(srcs) != 3 || srcs[2].DownwardAPI.Items[0].FieldRef.FieldPath != "metadata.annotations['proxychain.io/inbounds']" {
-				t.Errorf("projected sources %+v", srcs)
+			if srcs := pod.Spec.Volumes[0].Projected.Sources; len(srcs) != 2 {
+				t.Errorf("projected sources %+v, want the ConfigMap and the Secret", srcs)
 			}
 
 			dir := t.TempDir()
@@ -201,8 +194,7 @@ func TestModeOverrideLoads(t *testing.T) {
 			for name, v := range res.Credentials {
 				write(name, v)
 			}
-			write(podInboundsFile, []byte(extra))
-			cfg, _, err := config.Load(filepath.Join(dir, render.ConfigKey), filepath.Join(dir, podInboundsFile))
+			cfg, _, err := config.Load(filepath.Join(dir, render.ConfigKey))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -211,9 +211,6 @@ func TestInjectorExplicit(t *testing.T) {
 			t.Errorf("%s adds capabilities %v in explicit mode", c.Name, s.Capabilities.Add)
 		}
 	}
-	if _, ok := pod.Annotations[controllers.AnnotationInbounds]; ok {
-		t.Error("inbounds annotation though the pod's mode is the chain's")
-	}
 
 	t.Run("transparent pod on an explicit chain", func(t *testing.T) {
 		pod, err := createPod(t, appPod(ns, "transparent", map[string]string{
@@ -225,11 +222,8 @@ func TestInjectorExplicit(t *testing.T) {
 		if got := containerNames(pod.Spec.InitContainers); !slices.Equal(got, []string{"proxychain-init", "proxychain", "migrate"}) {
 			t.Fatalf("init containers %v", got)
 		}
-		if got := pod.Annotations[controllers.AnnotationInbounds]; !strings.Contains(got, `"protocol":"redirect"`) || !strings.Contains(got, `"port":15001`) {
-			t.Errorf("inbounds annotation %q", got)
-		}
-		if args := pod.Spec.InitContainers[1].Args; !slices.Contains(args, "/etc/proxychain/pod-inbounds.json") {
-			t.Errorf("sidecar args %q", args)
+		if args := pod.Spec.InitContainers[1].Args; slices.Index(args, "-c") != 1 || slices.Contains(args[2:], "-c") {
+			t.Errorf("sidecar args %q, want the chain's config alone", args)
 		}
 		if env := container(t, pod.Spec.Containers, "app").Env; len(env) != 1 {
 			t.Errorf("transparent app has env %v", env)

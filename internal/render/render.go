@@ -96,7 +96,7 @@ func Render(spec *v1alpha1.ProxyChainSpec, secrets Secrets) (*Result, error) {
 		return nil, err
 	}
 	cfg := &config.Config{
-		Inbounds:  inbounds(spec.Egress.Mode),
+		Inbounds:  inbounds(),
 		Outbounds: defaultFirst(outbounds, spec.DefaultOutbound),
 		Routing:   routing(spec.Routing),
 	}
@@ -256,18 +256,20 @@ func resolve(creds []credential, secrets Secrets) (map[string][]byte, error) {
 	return values, nil
 }
 
-func inbounds(mode string) []config.InboundConfig {
-	if mode == v1alpha1.EgressExplicit {
-		return []config.InboundConfig{
-			{Tag: SocksInboundTag, Protocol: "socks", Listen: ListenAddress, Port: SocksPort,
-				Settings: &config.SocksInboundSettings{Auth: "noauth"}},
-			{Tag: HTTPInboundTag, Protocol: "http", Listen: ListenAddress, Port: HTTPPort,
-				Settings: &config.HTTPInboundSettings{}},
-		}
-	}
+// inbounds are the sidecar's listeners. Every chain gets all of them, whatever its egress
+// mode, so a pod may choose its own mode without a config of its own: the redirect inbound
+// takes what iptables captures in transparent mode (sniffing the TLS or HTTP name, so the
+// exit hop resolves the name the app asked for), and the SOCKS and HTTP inbounds serve
+// explicit mode's proxy variables. All listen on loopback only.
+func inbounds() []config.InboundConfig {
 	return []config.InboundConfig{
 		{Tag: RedirectInboundTag, Protocol: "redirect", Listen: ListenAddress, Port: RedirectPort,
-			Settings: &config.RedirectSettings{}},
+			Settings: &config.RedirectSettings{},
+			Sniffing: &config.Sniffing{Enabled: true, DestOverride: []string{"http", "tls"}}},
+		{Tag: SocksInboundTag, Protocol: "socks", Listen: ListenAddress, Port: SocksPort,
+			Settings: &config.SocksInboundSettings{Auth: "noauth"}},
+		{Tag: HTTPInboundTag, Protocol: "http", Listen: ListenAddress, Port: HTTPPort,
+			Settings: &config.HTTPInboundSettings{}},
 	}
 }
 

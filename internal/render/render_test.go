@@ -96,14 +96,17 @@ func TestConfigHoldsNoCredential(t *testing.T) {
 	}
 }
 
+// TestInbounds checks every chain gets every sidecar inbound, so a pod may choose its
+// own egress mode, and that the redirect inbound sniffs names for the exit hop.
 func TestInbounds(t *testing.T) {
+	all := []string{"redirect-in:redirect:15001", "socks-in:socks:15080", "http-in:http:15081"}
 	tests := []struct {
 		mode string
 		want []string // tag:protocol:port
 	}{
-		{"", []string{"redirect-in:redirect:15001"}},
-		{v1alpha1.EgressTransparent, []string{"redirect-in:redirect:15001"}},
-		{v1alpha1.EgressExplicit, []string{"socks-in:socks:15080", "http-in:http:15081"}},
+		{"", all},
+		{v1alpha1.EgressTransparent, all},
+		{v1alpha1.EgressExplicit, all},
 	}
 	for _, tt := range tests {
 		spec := rendertest.SeedSpec()
@@ -118,6 +121,9 @@ func TestInbounds(t *testing.T) {
 				t.Errorf("mode %q: inbound %s listens on %q", tt.mode, in.Tag, in.Listen)
 			}
 			got = append(got, strings.Join([]string{in.Tag, in.Protocol, itoa(int(in.Port))}, ":"))
+			if in.Protocol == "redirect" && (in.Sniffing == nil || !in.Sniffing.Enabled || !reflect.DeepEqual(in.Sniffing.DestOverride, []string{"http", "tls"})) {
+				t.Errorf("mode %q: redirect inbound sniffing %+v, want http and tls", tt.mode, in.Sniffing)
+			}
 		}
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("mode %q: inbounds %v, want %v", tt.mode, got, tt.want)
