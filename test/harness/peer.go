@@ -19,6 +19,7 @@ var peerNames = map[string]bool{
 	"ss-tunnel": true,
 	"v2ray":     true,
 	"xray":      true,
+	"curl":      true, // the client a user tries first; hack/install-peers.sh installs it too
 }
 
 // installTimeout bounds hack/install-peers.sh, which may build xray from source.
@@ -31,7 +32,7 @@ var install struct {
 }
 
 // RequirePeer returns the path of a peer binary: "ss-server", "ss-local", "ss-tunnel",
-// "v2ray" or "xray". The repository's bin/ is searched before PATH (xray is built there).
+// "v2ray", "xray" or "curl". The repository's bin/ is searched before PATH (xray is built there).
 //
 // If the peer is missing, RequirePeer runs hack/install-peers.sh, once per test binary.
 // If it is still missing, the test fails under CI (CI=true) and is skipped, loudly,
