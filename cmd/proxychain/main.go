@@ -1,12 +1,14 @@
 // Command proxychain is the data plane: it runs a V2Ray-style config (inbounds, chained
 // outbounds, routing) and reloads it when its files change, installs a pod's transparent
-// capture, prints an outbound chain, and reports its version.
+// capture, prints an outbound chain, converts a V2Ray config into a ProxyChain, and
+// reports its version.
 //
 //	proxychain run -c config.json [-c more.json] [-log-level info] [-log-format text] [-drain 10s]
 //	               [-metrics-addr 127.0.0.1:15090] [-reload-interval 2s]
 //	proxychain init [-mode transparent] [-redirect-port 15001] [-sidecar-uid 1337]
 //	                [-exclude-cidrs CIDR,...] [-exclude-ports P,...] [-dns IP,...] [-dry-run]
 //	proxychain chain -c config.json
+//	proxychain convert -f v2ray.json [-f more.json] --name NAME [--namespace NS] [--secret-name NAME]
 //	proxychain version
 //	proxychain help
 package main
@@ -37,6 +39,7 @@ var commands = map[string]command{
 	"run":     {"run the data plane from a config file", runCommand},
 	"chain":   {"print the hops of each outbound's chain", chainCommand},
 	"init":    {"install the pod's iptables capture (the sidecar's init step)", initCommand},
+	"convert": {"print a V2Ray config as a ProxyChain and its credentials Secret", convertCommand},
 	"version": {"print the version", versionCommand},
 }
 
