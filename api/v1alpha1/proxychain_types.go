@@ -184,10 +184,11 @@ type Server struct {
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port"`
 
-	// Method is the Shadowsocks cipher. AEAD methods (*-gcm, *-poly1305) are secure;
+	// Method is the Shadowsocks cipher. AEAD methods (*-gcm, *-poly1305) and the
+	// Shadowsocks 2022 methods (2022-blake3-*, whose password is a base64 key) are secure;
 	// stream methods are accepted for existing servers and mark the chain Secure=False.
 	// +optional
-	// +kubebuilder:validation:Enum=aes-128-gcm;aes-192-gcm;aes-256-gcm;chacha20-poly1305;chacha20-ietf-poly1305;aes-128-cfb;aes-192-cfb;aes-256-cfb;aes-128-ctr;aes-192-ctr;aes-256-ctr;chacha20;chacha20-ietf
+	// +kubebuilder:validation:Enum=aes-128-gcm;aes-192-gcm;aes-256-gcm;chacha20-poly1305;chacha20-ietf-poly1305;2022-blake3-aes-128-gcm;2022-blake3-aes-256-gcm;2022-blake3-chacha20-poly1305;aes-128-cfb;aes-192-cfb;aes-256-cfb;aes-128-ctr;aes-192-ctr;aes-256-ctr;chacha20-ietf
 	Method string `json:"method,omitempty"`
 	// PasswordFrom names the Secret key holding the Shadowsocks password.
 	// +optional

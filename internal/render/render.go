@@ -8,12 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/proxychain/proxychain/api/v1alpha1"
 	"github.com/proxychain/proxychain/proxy/config"
+	"github.com/proxychain/proxychain/proxy/shadowsocks"
+	"github.com/proxychain/proxychain/proxy/vmess"
 )
 
 // Where the sidecar finds the rendered objects, and the inbounds it listens on. The
@@ -78,7 +79,9 @@ type credential struct {
 	field    string // spec path of the reference
 	ref      v1alpha1.SecretKeySelector
 	file     string // name in the credentials Secret and in the mounted directory
-	wantUUID bool
+	// invalid says why a value cannot be used ("" when it can); nil accepts any value.
+	// It must not echo the value: it is a credential.
+	invalid func(value string) string
 }
 
 // Render renders spec with the referenced Secrets' data. It fails with *ChainError when
@@ -128,8 +131,8 @@ func Topology(spec *v1alpha1.ProxyChainSpec) []config.OutboundConfig {
 
 func topology(spec *v1alpha1.ProxyChainSpec) ([]config.OutboundConfig, []credential) {
 	var creds []credential
-	add := func(field string, ref v1alpha1.SecretKeySelector, file string, wantUUID bool) string {
-		creds = append(creds, credential{field: field, ref: ref, file: file, wantUUID: wantUUID})
+	add := func(field string, ref v1alpha1.SecretKeySelector, file string, invalid func(string) string) string {
+		creds = append(creds, credential{field: field, ref: ref, file: file, invalid: invalid})
 		return file
 	}
 	outbounds := make([]config.OutboundConfig, 0, len(spec.Outbounds))
@@ -151,7 +154,7 @@ func topology(spec *v1alpha1.ProxyChainSpec) ([]config.OutboundConfig, []credent
 				for k, u := range srv.Users {
 					cs.Users = append(cs.Users, config.VMessUser{
 						IDFile: add(fmt.Sprintf("%s.vnext[%d].users[%d].idFrom", p, j, k), u.IDFrom.SecretKeyRef,
-							fmt.Sprintf("%s-%d-%d-id", o.Tag, j, k), true),
+							fmt.Sprintf("%s-%d-%d-id", o.Tag, j, k), invalidUUID),
 						AlterID:  int(u.AlterID),
 						Security: u.Security,
 						Email:    u.Email,
@@ -174,7 +177,7 @@ func topology(spec *v1alpha1.ProxyChainSpec) ([]config.OutboundConfig, []credent
 				}
 				if srv.PasswordFrom != nil {
 					cs.PasswordFile = add(fmt.Sprintf("%s.servers[%d].passwordFrom", p, j), srv.PasswordFrom.SecretKeyRef,
-						fmt.Sprintf("%s-%d-password", o.Tag, j), false)
+						fmt.Sprintf("%s-%d-password", o.Tag, j), invalidPassword(srv.Method))
 				}
 				ss.Servers = append(ss.Servers, cs)
 			}
@@ -187,7 +190,7 @@ func topology(spec *v1alpha1.ProxyChainSpec) ([]config.OutboundConfig, []credent
 					cs.Users = append(cs.Users, config.Account{
 						User: a.User,
 						PassFile: add(fmt.Sprintf("%s.servers[%d].users[%d].passFrom", p, j, k), a.PassFrom.SecretKeyRef,
-							fmt.Sprintf("%s-%d-%d-pass", o.Tag, j, k), false),
+							fmt.Sprintf("%s-%d-%d-pass", o.Tag, j, k), nil),
 					})
 				}
 				servers = append(servers, cs)
@@ -222,7 +225,23 @@ func SecretNames(spec *v1alpha1.ProxyChainSpec) []string {
 	return slices.Compact(names)
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+func invalidUUID(v string) string {
+	if _, err := vmess.ParseUUID(v); err != nil {
+		return "is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+	}
+	return ""
+}
+
+// invalidPassword checks what the method makes of a password: any text for the stream and
+// AEAD methods, a base64 key of the method's size for Shadowsocks 2022.
+func invalidPassword(method string) func(string) string {
+	return func(v string) string {
+		if _, err := shadowsocks.NewCipher(method, v); err != nil {
+			return "is not a password " + method + " accepts (Shadowsocks 2022 methods take a base64 key of the cipher's size)"
+		}
+		return ""
+	}
+}
 
 // resolve looks every credential up. Values are trimmed of surrounding white space, as
 // the data plane trims the files (kubectl create secret --from-file keeps a newline).
@@ -244,9 +263,10 @@ func resolve(creds []credential, secrets Secrets) (map[string][]byte, error) {
 		switch {
 		case len(v) == 0:
 			return nil, &InvalidCredentialError{Field: c.field, Secret: c.ref.Name, Key: c.ref.Key, Reason: "is empty"}
-		case c.wantUUID && !uuidPattern.Match(v):
-			// The value is a credential: say what is wrong without echoing it.
-			return nil, &InvalidCredentialError{Field: c.field, Secret: c.ref.Name, Key: c.ref.Key, Reason: "is not a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"}
+		case c.invalid != nil:
+			if reason := c.invalid(string(v)); reason != "" {
+				return nil, &InvalidCredentialError{Field: c.field, Secret: c.ref.Name, Key: c.ref.Key, Reason: reason}
+			}
 		}
 		values[c.file] = v
 	}

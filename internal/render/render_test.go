@@ -198,6 +198,16 @@ func TestRenderErrors(t *testing.T) {
 			message: `render: secret "ss-passwords" key "AliSG" (spec.outbounds[2].settings.servers[0].passwordFrom) is empty`,
 		},
 		{
+			name: "password that is no Shadowsocks 2022 key",
+			edit: func(spec *v1alpha1.ProxyChainSpec, s map[string]map[string][]byte) {
+				spec.Outbounds[1].Settings.Servers[0].Method = "2022-blake3-aes-128-gcm"
+				s[rendertest.ShadowsocksSecret]["AliHK"] = []byte("password") // not 16 bytes of base64
+			},
+			check: isType[*render.InvalidCredentialError],
+			message: `render: secret "ss-passwords" key "AliHK" (spec.outbounds[1].settings.servers[0].passwordFrom) ` +
+				`is not a password 2022-blake3-aes-128-gcm accepts (Shadowsocks 2022 methods take a base64 key of the cipher's size)`,
+		},
+		{
 			name: "cycle",
 			edit: func(spec *v1alpha1.ProxyChainSpec, _ map[string]map[string][]byte) {
 				spec.Outbounds[1].ProxySettings = &v1alpha1.ProxySettings{Tag: "DOUS"} // AliHK via DOUS

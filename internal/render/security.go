@@ -15,6 +15,10 @@ var aeadMethods = map[string]bool{
 	"aes-256-gcm":            true,
 	"chacha20-poly1305":      true,
 	"chacha20-ietf-poly1305": true,
+	// Shadowsocks 2022 (SIP022): AEAD with replay protection.
+	"2022-blake3-aes-128-gcm":       true,
+	"2022-blake3-aes-256-gcm":       true,
+	"2022-blake3-chacha20-poly1305": true,
 }
 
 // InsecureHop is an outbound whose crypto is weak, and why.
