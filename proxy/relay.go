@@ -45,7 +45,10 @@ func Relay(client, upstream net.Conn, idle time.Duration) (RelayStats, error) {
 	}
 	client.Close()
 	upstream.Close()
-	err, _ := r.err.Load().(error)
+	var err error
+	if p := r.err.Load(); p != nil {
+		err = *p
+	}
 	if r.idleClosed.Load() {
 		err = ErrIdle
 	}
@@ -58,7 +61,7 @@ var ErrIdle = errors.New("proxy: idle timeout")
 type relay struct {
 	client, upstream net.Conn
 	up, down         atomic.Int64
-	err              atomic.Value
+	err              atomic.Pointer[error] // the first; errors of any type (atomic.Value panics on mixed types)
 	closeOnce        sync.Once
 
 	idle       time.Duration
@@ -68,16 +71,14 @@ type relay struct {
 }
 
 func (r *relay) copy(dst, src net.Conn, n *atomic.Int64) {
-	buf := bufpool.Get()
-	defer bufpool.Put(buf)
-	// The counting writer hides dst's ReadFrom but keeps src's WriteTo, so a protocol
-	// reader can still hand over its decrypted records without an extra copy.
-	_, err := io.CopyBuffer(countingWriter{dst, n}, src, *buf)
+	// The counting writer hides dst's ReadFrom; copyFrom keeps src's WriteTo, so a
+	// protocol reader can still hand over its decrypted records without an extra copy.
+	_, err := copyFrom(countingWriter{dst, n}, src)
 	if err == nil {
 		CloseWrite(dst)
 		return
 	}
-	r.err.CompareAndSwap(nil, err)
+	r.err.CompareAndSwap(nil, &err)
 	r.closeOnce.Do(func() {
 		if isReset(err) {
 			abort(dst)
@@ -101,6 +102,68 @@ func (r *relay) checkIdle() {
 		r.upstream.Close()
 	})
 }
+
+// copyFrom copies src to w until EOF, holding a relay buffer only while bytes move.
+//
+// A protocol conn hands over its decoded records itself (WriteTo). A TCP conn is read
+// through a pooled buffer taken once data is waiting and returned when a read drains the
+// socket, so an idle relay holds no buffer. (Going through TCPConn.WriteTo instead would
+// allocate a fresh 32 KiB io.Copy buffer per direction and keep it while blocked.)
+func copyFrom(w io.Writer, src net.Conn) (int64, error) {
+	if tc, ok := src.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			return copyTCP(w, tc, rc)
+		}
+	}
+	if wt, ok := src.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	buf := bufpool.Get()
+	defer bufpool.Put(buf)
+	return io.CopyBuffer(w, readerOnly{src}, *buf)
+}
+
+func copyTCP(w io.Writer, src *net.TCPConn, rc syscall.RawConn) (written int64, err error) {
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			bufpool.Put(buf)
+		}
+	}()
+	for {
+		if buf == nil {
+			if err := waitReadable(rc); err != nil {
+				return written, &net.OpError{Op: "read", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: err}
+			}
+			buf = bufpool.Get()
+		}
+		nr, rerr := src.Read(*buf)
+		if nr > 0 {
+			nw, werr := w.Write((*buf)[:nr])
+			written += int64(nw)
+			if werr != nil {
+				return written, werr
+			}
+			if nw < nr {
+				return written, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+		if nr < len(*buf) {
+			// The socket is drained: wait for the next burst without a buffer.
+			bufpool.Put(buf)
+			buf = nil
+		}
+	}
+}
+
+// readerOnly hides a reader's WriteTo from io.CopyBuffer.
+type readerOnly struct{ io.Reader }
 
 type countingWriter struct {
 	w io.Writer
