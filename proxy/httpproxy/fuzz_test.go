@@ -144,3 +144,35 @@ func hasAccount(in string) bool {
 	want, ok := testAccounts[user]
 	return ok && want == pass
 }
+
+// FuzzConnectAnswer feeds arbitrary proxy answers to the CONNECT client: no panic, no
+// success without a 2xx status, and on success every byte after the head reaches the
+// caller (what the returned conn yields is exactly a suffix of the input, and nothing is
+// dropped between the head and it).
+func FuzzConnectAnswer(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))                          // plain success
+	f.Add([]byte("HTTP/1.1 200 OK\r\nVia: x\r\n\r\nserver speaks first"))                 // payload behind the head
+	f.Add([]byte("HTTP/1.0 407 Proxy Authentication Required\r\n\r\n"))                   // refusal
+	f.Add([]byte("HTTP/1.1 200\n\npayload"))                                              // bare LF and no reason
+	f.Add([]byte("HTTP/2 200 OK\r\n\r\n"))                                                // wrong protocol
+	f.Add(append([]byte("HTTP/1.1 200 OK\r\nX: "), bytes.Repeat([]byte("a"), 20<<10)...)) // endless head
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		c := NewClient("fuzz", "127.0.0.1:8080", "", "", nil)
+		conn, err := c.connect(&scriptConn{in: bytes.NewReader(answer)}, "example.com:443")
+		if err != nil {
+			return
+		}
+		line, _, _ := strings.Cut(string(answer), "\n")
+		if code, _, ok := parseStatusLine(strings.TrimSuffix(line, "\r")); !ok || code/100 != 2 {
+			t.Fatalf("connect succeeded on status line %q", line)
+		}
+		rest, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("reading past the head: %v", err)
+		}
+		head := len(answer) - len(rest)
+		if !bytes.HasSuffix(answer, rest) || !bytes.HasSuffix(answer[:head], []byte("\n")) {
+			t.Fatalf("after a %d-byte head the conn gave %q of %q", head, rest, answer)
+		}
+	})
+}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/proxychain/proxychain/proxy/socksaddr"
 )
 
 // scriptConn plays a fixed input to a handshake and keeps what the server writes.
@@ -128,4 +130,42 @@ func TestHandshakeAllocs(t *testing.T) {
 	if allocs > 16 {
 		t.Fatalf("longest handshake allocates %v times", allocs)
 	}
+}
+
+// FuzzClientReply feeds arbitrary server answers to the client's handshake: no panic, and
+// on success it has read exactly the method choice, the auth status when it asked for
+// one, and the reply with its bound address, and nothing of the payload behind it.
+func FuzzClientReply(f *testing.F) {
+	// no auth, success, bound to 0.0.0.0:0, then payload
+	f.Add(false, []byte("\x05\x00\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00payload"))
+	// username/password accepted, success with a domain bound address
+	f.Add(true, []byte("\x05\x02\x01\x00\x05\x00\x00\x03\x04host\x01\xbb"))
+	// connection refused
+	f.Add(false, []byte("\x05\x00\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00"))
+	// no acceptable method
+	f.Add(false, []byte("\x05\xff"))
+	// bound address cut short
+	f.Add(false, []byte("\x05\x00\x05\x00\x00\x04\x00"))
+	f.Fuzz(func(t *testing.T, withAuth bool, answer []byte) {
+		c := NewClient("fuzz", "127.0.0.1:1080", "", "", nil)
+		if withAuth {
+			c = NewClient("fuzz", "127.0.0.1:1080", "user", "pass", nil)
+		}
+		conn := &scriptConn{in: bytes.NewReader(answer)}
+		request := []byte("\x05\x01\x00\x01\x7f\x00\x00\x01\x00\x50")
+		if err := c.handshake(conn, request, "127.0.0.1:80"); err != nil {
+			return
+		}
+		want := 2 + 3 // method choice, reply head
+		if answer[1] == methodUserPass {
+			want += 2
+		}
+		_, n, err := socksaddr.Parse(answer[want:])
+		if err != nil {
+			t.Fatalf("handshake accepted a reply whose bound address does not parse: %v", err)
+		}
+		if want += n; conn.read != want {
+			t.Fatalf("handshake read %d bytes of %x, want %d", conn.read, answer, want)
+		}
+	})
 }
