@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"go.uber.org/goleak"
 	"net"
 	"os"
 	"path/filepath"
@@ -48,7 +49,16 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(runSuite(m))
+	code := runSuite(m)
+	// The manager and the control plane are stopped by now: whatever goroutine is left
+	// was leaked by our code, not parked by a dependency for the life of the process.
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
+			fmt.Fprintln(os.Stderr, "controllers: leaked goroutines:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func runSuite(m *testing.M) int {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"go.uber.org/goleak"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,7 +33,15 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(runSuite(m))
+	code := runSuite(m)
+	// Everything the suite started is stopped by now; a goroutine left over is a leak.
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
+			fmt.Fprintln(os.Stderr, "certs: leaked goroutines:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func runSuite(m *testing.M) int {

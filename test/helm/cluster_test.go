@@ -417,6 +417,7 @@ func (c *cluster) checkRBAC(t *testing.T, cfg *rest.Config) {
 		{verb: "create", resource: "secrets", namespace: appNamespace},
 		{verb: "update", resource: "secrets", namespace: releaseNamespace},
 		{verb: "create", group: "events.k8s.io", resource: "events", namespace: appNamespace},
+		{verb: "create", resource: "events", namespace: releaseNamespace}, // leader election's events
 		{verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: releaseNamespace},
 		{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: releaseNamespace, name: leaderElectionID},
 		{verb: "get", group: adm, resource: "mutatingwebhookconfigurations", name: mwc},
@@ -450,7 +451,7 @@ func (c *cluster) checkRBAC(t *testing.T, cfg *rest.Config) {
 		{verb: "escalate", group: "rbac.authorization.k8s.io", resource: "clusterroles"},
 		{verb: "bind", group: "rbac.authorization.k8s.io", resource: "clusterroles"},
 		{verb: "impersonate", resource: "users"},
-		{verb: "create", resource: "events", namespace: appNamespace}, // the core API: the manager uses events.k8s.io
+		{verb: "create", resource: "events", namespace: appNamespace}, // the core API only for leader election, in its namespace
 	}
 	ask := func(a access) bool {
 		t.Helper()

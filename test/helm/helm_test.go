@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"go.uber.org/goleak"
 	"io"
 	"os"
 	"os/exec"
@@ -51,7 +52,20 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(setup(m))
+	code := setup(m)
+	// Everything the suite started is stopped by now; a goroutine left over is a leak.
+	if code == 0 {
+		if err := goleak.Find(
+			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+			// client-go's event broadcaster, which leader election starts, leaves its watch
+			// filter blocked on a send after shutdown; it is not ours to stop.
+			goleak.IgnoreTopFunction("k8s.io/apimachinery/pkg/watch.(*filteredWatch).loop"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "helm: leaked goroutines:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func setup(m *testing.M) int {
