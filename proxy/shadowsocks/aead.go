@@ -146,15 +146,19 @@ func (c *chunkReader) fill(n int) ([]byte, error) {
 		c.buf = bufpool.Get()
 	}
 	for c.w-c.r < n {
+		if c.r == c.w {
+			c.r, c.w = 0, 0
+		}
 		b := *c.buf
-		if len(b)-c.r < n {
-			if n > len(b) {
-				c.grow()
-				b = *c.buf
-			} else {
-				c.w = copy(b, b[c.r:c.w])
-				c.r = 0
-			}
+		switch {
+		case n > len(b):
+			c.grow()
+			b = *c.buf
+		case c.r > 0 && (len(b)-c.r < n || len(b)-c.w < len(b)/2):
+			// Move the unread part to the front also when n would fit, so that reads
+			// stay large: a read(2) costs more than copying the part of a chunk.
+			c.w = copy(b, b[c.r:c.w])
+			c.r = 0
 		}
 		m, err := c.src.Read(b[c.w:])
 		c.w += m
@@ -224,11 +228,9 @@ func (c *chunkReader) readChunk() error {
 		if err != nil {
 			return err
 		}
-		n := int(binary.BigEndian.Uint16(b))
-		if n > c.maxPayload {
-			return c.fail(fmt.Errorf("%w: %d bytes, limit %d", ErrChunkLength, n, c.maxPayload))
+		if err := c.setNext(b); err != nil {
+			return err
 		}
-		c.next = n
 	}
 	b, err := c.open(c.next)
 	if err != nil {
@@ -242,6 +244,62 @@ func (c *chunkReader) readChunk() error {
 	return nil
 }
 
+// setNext takes the payload length from an opened length chunk.
+func (c *chunkReader) setNext(b []byte) error {
+	n := int(binary.BigEndian.Uint16(b))
+	if n > c.maxPayload {
+		return c.fail(fmt.Errorf("%w: %d bytes, limit %d", ErrChunkLength, n, c.maxPayload))
+	}
+	c.next = n
+	return nil
+}
+
+// openBuffered decrypts the next payload chunk if all of its bytes are buffered, and
+// reports whether it did. It does no I/O; an error stays in c.err for readChunk to
+// report once the payload before it is delivered.
+func (c *chunkReader) openBuffered() ([]byte, bool) {
+	if c.preamble != nil || c.aead == nil {
+		return nil, false
+	}
+	for c.err == nil {
+		n := 2
+		if c.next >= 0 {
+			n = c.next
+		}
+		if c.w-c.r < n+tagLen {
+			return nil, false
+		}
+		b, err := c.open(n)
+		if err != nil {
+			return nil, false
+		}
+		if c.next < 0 {
+			c.setNext(b)
+			continue
+		}
+		c.next = -1
+		return b, true
+	}
+	return nil, false
+}
+
+// gather appends the payload of every further chunk already buffered to c.plain, moving
+// each down behind the one before it in the same buffer, so that WriteTo makes one Write
+// for them all.
+func (c *chunkReader) gather() {
+	for {
+		b, ok := c.openBuffered()
+		if !ok {
+			return
+		}
+		if len(c.plain) == 0 {
+			c.plain = b
+		} else {
+			c.plain = append(c.plain, b...)
+		}
+	}
+}
+
 func (c *chunkReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -251,15 +309,32 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	n := copy(p, c.plain)
-	c.plain = c.plain[n:]
+	// Fill p from every chunk already buffered, so that a layer reading through this
+	// one gets a buffer's worth per read rather than a record's.
+	n := 0
+	for n < len(p) {
+		if len(c.plain) == 0 {
+			b, ok := c.openBuffered()
+			if !ok {
+				break
+			}
+			c.plain = b
+			continue
+		}
+		m := copy(p[n:], c.plain)
+		c.plain = c.plain[m:]
+		n += m
+	}
 	return n, nil
 }
 
-// WriteTo hands each decrypted chunk straight to w, with no copy in between.
+// WriteTo hands decrypted payload to w with one Write per fill of the input buffer: the
+// chunks already buffered are decrypted in place and their payloads joined, so a peer's
+// small records cost one write(2) per read(2), not one each.
 func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
+		c.gather()
 		for len(c.plain) > 0 {
 			n, err := w.Write(c.plain)
 			total += int64(n)

@@ -41,9 +41,9 @@ type encoder interface {
 // speaks first), Read sends the header alone first, because the server dials nothing
 // until it has the address.
 //
-// A Write cut short by a deadline has still committed the record it was writing: it
-// reports that record's bytes as written, and the next Write (or CloseWrite) sends the
-// rest of the record first, so the stream stays decodable. A Write that finds its
+// A Write cut short by a deadline has still committed the records it was writing: it
+// reports their bytes as written, and the next Write (or CloseWrite) sends the rest of
+// them first, so the stream stays decodable. A Write that finds its
 // deadline already passed writes nothing.
 //
 // There is no ReadFrom: proxy.Relay hides the destination's ReadFrom behind its byte
@@ -192,8 +192,10 @@ func (c *conn) unlockRead() {
 }
 
 func (c *conn) unlockWrite() {
-	if c.closed.Load() && c.wbuf != nil {
-		bufpool.Put(c.wbuf)
+	// The write buffer goes back to the pool after every write that left nothing
+	// pending, so an idle connection does not hold one.
+	if c.wbuf != nil && (c.closed.Load() || len(c.pending) == 0) {
+		writePool.Put(c.wbuf)
 		c.wbuf, c.pending = nil, nil
 	}
 	if !c.headerDone && !c.enc.headerPending() && len(c.pending) == 0 {
@@ -232,21 +234,34 @@ func (c *conn) writePending() error {
 	return nil
 }
 
-// writeRecords encodes p record by record. With an empty p it sends the pending header.
+// writeRecords encodes p into records and sends them with one write per write buffer,
+// so that a relay read, which with the framing of the layers inside is a little over one
+// record, is one write(2) and not a full record and a sliver. With an empty p it sends the
+// pending header. Encoded records are committed: if the write is cut short they count as
+// written and their unsent tail stays pending.
 func (c *conn) writeRecords(p []byte) (int, error) {
 	if c.wbuf == nil {
-		c.wbuf = bufpool.Get()
+		c.wbuf = writePool.Get().(*[]byte)
 	}
 	written := 0
 	for header := c.enc.headerPending(); len(p) > 0 || header; header = false {
-		record, n := c.enc.encode((*c.wbuf)[:0], p)
-		p = p[n:]
-		written += n
-		m, err := c.Conn.Write(record)
+		b := (*c.wbuf)[:0]
+		// Every record fits in bufpool.Size, so one more fits while that much is free.
+		for first := true; first || len(p) > 0 && cap(b)-len(b) >= bufpool.Size; first = false {
+			var n int
+			b, n = c.enc.encode(b, p)
+			p = p[n:]
+			written += n
+		}
+		m, err := c.Conn.Write(b)
 		if err != nil {
-			c.pending = record[m:]
+			c.pending = b[m:]
 			return written, err
 		}
 	}
 	return written, nil
 }
+
+// writePool holds write buffers of two relay buffers' size: room for a relay read with
+// the framing of every layer inside it.
+var writePool = sync.Pool{New: func() any { b := make([]byte, 2*bufpool.Size); return &b }}

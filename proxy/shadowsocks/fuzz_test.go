@@ -70,6 +70,16 @@ func FuzzAEADReader(f *testing.F) {
 		if tampered && err == nil {
 			t.Fatal("tampered stream read without error")
 		}
+		// WriteTo, which joins the records it finds buffered, hands out the same bytes
+		// and meets the same end.
+		w := newChunkReader(smallReads{bytes.NewReader(stream), int(readSize) + 1}, maxPayload)
+		w.preamble = func() error { return w.readSalt(ciph) }
+		var sink bytes.Buffer
+		_, werr := w.WriteTo(&sink)
+		w.release()
+		if !bytes.Equal(sink.Bytes(), got) || (werr == nil) != (err == nil) {
+			t.Fatalf("WriteTo gave %d bytes, %v; Read gave %d bytes, %v", sink.Len(), werr, len(got), err)
+		}
 
 		raw := newChunkReader(bytes.NewReader(data), maxPayload)
 		raw.preamble = func() error { return raw.readSalt(ciph) }

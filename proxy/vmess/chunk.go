@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -15,8 +16,8 @@ import (
 )
 
 const (
-	// maxChunkPayload keeps a sealed chunk (with a pending response header in front) inside
-	// one pooled buffer.
+	// maxChunkPayload keeps a sealed chunk inside one pooled read buffer (bufpool.Size),
+	// so our own reader never needs a larger one.
 	maxChunkPayload = 16 << 10
 	maxPadding      = 64
 	tagSize         = 16
@@ -93,6 +94,10 @@ type framer struct {
 	mask     *maskStream // chunk masking, or nil
 	padding  bool
 	sealed   int // chunks sealed so far
+	// The nonce and sealed length in use. They are fields because whatever goes to an
+	// AEAD's methods escapes: locals would cost an allocation per chunk.
+	scratch [12]byte
+	sizeBuf [2]byte
 }
 
 // maxSealedChunks is where the 16-bit nonce counter would wrap. V2Ray wraps and reuses
@@ -124,12 +129,12 @@ func chunkNonce(iv [16]byte) [12]byte {
 	return n
 }
 
-// nextNonce returns the nonce for the next chunk. The counter wraps at 65536 chunks, as
-// in V2Ray; a peer expects exactly that.
-func nextNonce(n *[12]byte) []byte {
-	out := *n
+// nextNonce returns the nonce for the next chunk, valid until the next call, and advances
+// n. The counter wraps at 65536 chunks, as in V2Ray; a peer expects exactly that.
+func (f *framer) nextNonce(n *[12]byte) []byte {
+	f.scratch = *n
 	binary.BigEndian.PutUint16(n[:2], binary.BigEndian.Uint16(n[:2])+1)
-	return out[:]
+	return f.scratch[:]
 }
 
 type framerState struct {
@@ -138,10 +143,12 @@ type framerState struct {
 	sealed          int
 }
 
-func (f *framer) save() framerState {
+// save returns the state to restore if the next chunks (at most chunks of them) are
+// not sent.
+func (f *framer) save(chunks int) framerState {
 	s := framerState{count: binary.BigEndian.Uint16(f.nonce[:]), lenCount: binary.BigEndian.Uint16(f.lenNonce[:]), sealed: f.sealed}
 	if f.mask != nil {
-		f.mask.ensure(4) // a chunk draws at most 4 bytes; keep them in one buffer
+		f.mask.ensure(4 * chunks) // a chunk draws at most 4 bytes; keep them in one buffer
 		s.maskPos = f.mask.pos
 	}
 	return s
@@ -165,9 +172,8 @@ func (f *framer) seal(dst, p []byte) []byte {
 	size := len(p) + f.overhead() + pad
 	switch {
 	case f.lenAEAD != nil:
-		var s [2]byte
-		binary.BigEndian.PutUint16(s[:], uint16(size-tagSize))
-		dst = f.lenAEAD.Seal(dst, nextNonce(&f.lenNonce), s[:], nil)
+		binary.BigEndian.PutUint16(f.sizeBuf[:], uint16(size-tagSize))
+		dst = f.lenAEAD.Seal(dst, f.nextNonce(&f.lenNonce), f.sizeBuf[:], nil)
 	case f.mask != nil:
 		dst = binary.BigEndian.AppendUint16(dst, uint16(size)^f.mask.next())
 	default:
@@ -175,7 +181,7 @@ func (f *framer) seal(dst, p []byte) []byte {
 	}
 	f.sealed++
 	if f.aead != nil {
-		dst = f.aead.Seal(dst, nextNonce(&f.nonce), p, nil)
+		dst = f.aead.Seal(dst, f.nextNonce(&f.nonce), p, nil)
 	} else {
 		dst = append(dst, p...)
 	}
@@ -196,11 +202,10 @@ func (f *framer) openSize(b []byte) (size, pad int, err error) {
 	}
 	switch {
 	case f.lenAEAD != nil:
-		var s [2]byte
-		if _, err := f.lenAEAD.Open(s[:0], nextNonce(&f.lenNonce), b, nil); err != nil {
+		if _, err := f.lenAEAD.Open(f.sizeBuf[:0], f.nextNonce(&f.lenNonce), b, nil); err != nil {
 			return 0, 0, fmt.Errorf("%w: length: %w", ErrChunk, err)
 		}
-		size = int(binary.BigEndian.Uint16(s[:])) + tagSize
+		size = int(binary.BigEndian.Uint16(f.sizeBuf[:])) + tagSize
 	case f.mask != nil:
 		size = int(binary.BigEndian.Uint16(b) ^ f.mask.next())
 	default:
@@ -217,7 +222,7 @@ func (f *framer) open(b []byte) ([]byte, error) {
 	if f.aead == nil {
 		return b, nil
 	}
-	p, err := f.aead.Open(b[:0], nextNonce(&f.nonce), b, nil)
+	p, err := f.aead.Open(b[:0], f.nextNonce(&f.nonce), b, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrChunk, err)
 	}
@@ -316,20 +321,25 @@ func (r *chunkReader) fill(n int) error {
 	if r.buf == nil {
 		return r.err
 	}
-	if len(r.buf)-r.start < n {
-		if n > len(r.buf) {
-			// Only a peer sending chunks over bufpool.Size gets here; the size field
-			// bounds n by maxChunkSize.
-			nb := make([]byte, maxChunkSize)
-			r.end = copy(nb, r.buf[r.start:r.end])
-			if r.pooled != nil {
-				bufpool.Put(r.pooled)
-				r.pooled = nil
-			}
-			r.buf = nb
-		} else {
-			r.end = copy(r.buf, r.buf[r.start:r.end])
+	if r.start == r.end {
+		r.start, r.end = 0, 0
+	}
+	switch {
+	case n > len(r.buf):
+		// Only a peer sending chunks over bufpool.Size gets here; the size field bounds
+		// n by maxChunkSize.
+		nb := make([]byte, maxChunkSize)
+		r.end = copy(nb, r.buf[r.start:r.end])
+		r.start = 0
+		if r.pooled != nil {
+			bufpool.Put(r.pooled)
+			r.pooled = nil
 		}
+		r.buf = nb
+	case r.start > 0 && (len(r.buf)-r.start < n || len(r.buf)-r.end < len(r.buf)/2):
+		// Move the unread part to the front also when n would fit, so that reads stay
+		// large: a read(2) costs more than copying the part of a chunk.
+		r.end = copy(r.buf, r.buf[r.start:r.end])
 		r.start = 0
 	}
 	for tries := 0; tries < 100; tries++ {
@@ -354,44 +364,72 @@ func (r *chunkReader) next() error {
 		if r.err != nil {
 			return r.err
 		}
-		if r.size < 0 {
-			b, err := r.take(r.f.sizeLen())
-			if err != nil {
+		if n := r.need(); r.end-r.start < n {
+			if err := r.fill(n); err != nil {
 				if err == io.EOF {
+					if r.size >= 0 {
+						return io.ErrUnexpectedEOF
+					}
 					// The peer closed between chunks without an end chunk: V2Ray
 					// treats that as the end too.
 					r.err = io.EOF
 				}
 				return err
 			}
-			size, pad, err := r.f.openSize(b)
-			if err != nil {
-				r.err = err
-				return err
-			}
-			if size == r.f.overhead()+pad {
-				// The end chunk. Its tag and padding are not read, as in V2Ray.
-				r.err = io.EOF
-				return io.EOF
-			}
-			r.size, r.pad = size, pad
+			continue
 		}
-		b, err := r.take(r.size)
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		p, err := r.f.open(b[:r.size-r.pad])
-		r.size = -1
-		if err != nil {
-			r.err = err
-			return err
-		}
-		r.payload = p
+		r.step()
 	}
 	return nil
+}
+
+// gather decodes every further chunk whose bytes are all buffered, appending the
+// payloads to r.payload. It does no I/O; an error stays in r.err for next to report once
+// the payload before it is delivered.
+func (r *chunkReader) gather() {
+	for r.err == nil && r.end-r.start >= r.need() {
+		r.step()
+	}
+}
+
+// need is how many input bytes the next step decodes: a size field or a chunk's body.
+func (r *chunkReader) need() int {
+	if r.size < 0 {
+		return r.f.sizeLen()
+	}
+	return r.size
+}
+
+// step decodes the size field or body at r.start, which must be buffered. A body is
+// decrypted in place and its payload appended to r.payload: moved down behind the payload
+// already there, which lies before it in the same buffer. Errors are sticky.
+func (r *chunkReader) step() {
+	b := r.buf[r.start : r.start+r.need()]
+	r.start += len(b)
+	if r.size < 0 {
+		size, pad, err := r.f.openSize(b)
+		switch {
+		case err != nil:
+			r.err = err
+		case size == r.f.overhead()+pad:
+			// The end chunk. Its tag and padding are not read, as in V2Ray.
+			r.err = io.EOF
+		default:
+			r.size, r.pad = size, pad
+		}
+		return
+	}
+	p, err := r.f.open(b[:r.size-r.pad])
+	r.size = -1
+	if err != nil {
+		r.err = err
+		return
+	}
+	if len(r.payload) == 0 {
+		r.payload = p
+	} else {
+		r.payload = append(r.payload, p...)
+	}
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
@@ -404,8 +442,21 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	if err := r.next(); err != nil {
 		return 0, err
 	}
-	n := copy(p, r.payload)
-	r.payload = r.payload[n:]
+	// Fill p from every chunk already buffered, so that a layer reading through this
+	// one gets a buffer's worth per read rather than a chunk's.
+	n := 0
+	for n < len(p) {
+		if len(r.payload) == 0 {
+			if r.err != nil || r.end-r.start < r.need() {
+				break
+			}
+			r.step()
+			continue
+		}
+		m := copy(p[n:], r.payload)
+		r.payload = r.payload[m:]
+		n += m
+	}
 	return n, nil
 }
 
@@ -421,7 +472,9 @@ func (r *chunkReader) readRaw(p []byte) (int, error) {
 	return r.r.Read(p)
 }
 
-// WriteTo hands each decrypted chunk to w without copying it first.
+// WriteTo hands decrypted payload to w with one Write per fill of the input buffer: the
+// chunks already buffered are decrypted in place and their payloads joined, so a peer's
+// small chunks (V2Ray 4.34's are about 2 KiB) cost one write(2) per read(2), not one each.
 func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	if r.f == nil {
@@ -446,6 +499,7 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 			}
 			return total, err
 		}
+		r.gather()
 		n, err := w.Write(r.payload)
 		r.payload = r.payload[n:]
 		total += int64(n)
@@ -458,20 +512,38 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 // chunkWriter frames writes into chunks. prefix (the server's response header) goes out
 // in front of the first bytes written.
 //
-// A write that a deadline interrupts loses nothing: if no byte of a chunk went out, the
-// framing state is rolled back and the write reports 0 bytes; if part of it went out, the
-// chunk's payload counts as written and the rest of the chunk goes out first on the next
-// write or CloseWrite.
+// The chunks of one Write go out in one write to the connection beneath (up to
+// maxBatchPayload), so a 20 KiB relay read costs one write(2) at every layer of a chain
+// rather than one per chunk, and an inner layer's 16 KiB chunk plus its framing does not
+// cost the outer layer a second, tiny write.
+//
+// A write that a deadline interrupts loses nothing: if no byte went out, the framing
+// state is rolled back and the write reports 0 bytes; if part of it went out, the payload
+// of every chunk in it counts as written and the rest goes out first on the next write or
+// CloseWrite.
 type chunkWriter struct {
 	w       io.Writer
 	f       *framer // nil: raw body
 	prefix  []byte
-	pending []byte // the unsent tail of a chunk
+	pending []byte // the unsent tail of a write
 	spare   []byte // pending's storage, kept for reuse
 	chunks  int    // chunks committed to the stream
 	endSent bool   // the end chunk is committed, if perhaps still pending
 	ended   bool
 }
+
+const (
+	// maxChunkOverhead is a chunk's framing at most: a sealed length, a tag and padding.
+	maxChunkOverhead = 2 + tagSize + tagSize + maxPadding
+	// maxBatchPayload is how much payload one write to the connection beneath carries:
+	// a relay buffer with room to spare for the framing of the layers inside.
+	maxBatchPayload = 2 * maxChunkPayload
+	// writeBufSize holds a batch with its framing and a response header in front.
+	writeBufSize = maxBatchPayload + 2*maxChunkOverhead + 512
+)
+
+// writePool holds the buffers a batch is sealed into, for the time of one write.
+var writePool = sync.Pool{New: func() any { b := make([]byte, writeBufSize); return &b }}
 
 var errWriteAfterEnd = errors.New("vmess: write after CloseWrite")
 
@@ -484,7 +556,7 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 	}
 	var written int
 	for len(p) > 0 {
-		n, err := w.writeChunk(p[:min(len(p), maxChunkPayload)])
+		n, err := w.writeChunks(p)
 		written += n
 		if err != nil {
 			return written, err
@@ -509,25 +581,39 @@ func (w *chunkWriter) flushPending() error {
 	return nil
 }
 
-// writeChunk sends p (at most maxChunkPayload bytes) as one chunk in one write and
-// reports how much of p the stream has taken.
-func (w *chunkWriter) writeChunk(p []byte) (int, error) {
+// writeChunks seals up to maxBatchPayload bytes of p into chunks, sends them in one
+// write and reports how much of p the stream has taken. An empty p makes the end chunk.
+func (w *chunkWriter) writeChunks(p []byte) (int, error) {
 	if err := w.flushPending(); err != nil {
 		return 0, err
 	}
-	buf := bufpool.Get()
-	defer bufpool.Put(buf)
+	buf := writePool.Get().(*[]byte)
+	defer writePool.Put(buf)
 	b := append((*buf)[:0], w.prefix...)
 	var saved framerState
 	if w.f != nil {
-		// Data chunks leave the last nonce to the end chunk.
-		if limit := maxSealedChunks - 1; w.f.aead != nil && (w.f.sealed >= maxSealedChunks || len(p) > 0 && w.f.sealed >= limit) {
-			return 0, ErrNonceExhausted
+		saved = w.f.save(maxBatchPayload / maxChunkPayload)
+	}
+	taken, chunks := 0, 0
+	for {
+		c := p[taken:min(len(p), taken+maxChunkPayload, maxBatchPayload)]
+		if w.f != nil {
+			// Data chunks leave the last nonce to the end chunk.
+			if limit := maxSealedChunks - 1; w.f.aead != nil && (w.f.sealed >= maxSealedChunks || len(c) > 0 && w.f.sealed >= limit) {
+				if chunks == 0 {
+					return 0, ErrNonceExhausted
+				}
+				break // send what is sealed; the next write reports the error
+			}
+			b = w.f.seal(b, c)
+		} else {
+			b = append(b, c...)
 		}
-		saved = w.f.save()
-		b = w.f.seal(b, p)
-	} else {
-		b = append(b, p...)
+		taken += len(c)
+		chunks++
+		if taken == len(p) || taken == maxBatchPayload {
+			break
+		}
 	}
 	n, err := w.w.Write(b)
 	if n == 0 && err != nil {
@@ -537,7 +623,7 @@ func (w *chunkWriter) writeChunk(p []byte) (int, error) {
 		return 0, err
 	}
 	w.prefix = nil
-	w.chunks++
+	w.chunks += chunks
 	if n < len(b) {
 		w.spare = append(w.spare[:0], b[n:]...)
 		w.pending = w.spare
@@ -545,7 +631,7 @@ func (w *chunkWriter) writeChunk(p []byte) (int, error) {
 			err = io.ErrShortWrite
 		}
 	}
-	return len(p), err
+	return taken, err
 }
 
 // end sends the end-of-stream chunk (and anything pending); later writes fail.
@@ -555,7 +641,7 @@ func (w *chunkWriter) end() error {
 	}
 	if !w.endSent && (w.f != nil || w.prefix != nil) {
 		before := w.chunks
-		_, err := w.writeChunk(nil)
+		_, err := w.writeChunks(nil)
 		w.endSent = w.chunks > before
 		if err != nil {
 			return err

@@ -121,6 +121,16 @@ func FuzzChunkReader(f *testing.F) {
 		if len(got) > len(wire) {
 			t.Fatalf("decoded %d bytes from %d", len(got), len(wire))
 		}
+		// WriteTo, which joins the chunks it finds buffered, hands out the same bytes
+		// and meets the same end.
+		w := newChunkReader(bytes.NewReader(wire))
+		w.startBody(spec.framer(key, iv))
+		var sink bytes.Buffer
+		_, werr := w.WriteTo(&sink)
+		w.release()
+		if !bytes.Equal(sink.Bytes(), got) || (werr == nil) != (err == nil) {
+			t.Fatalf("WriteTo gave %d bytes, %v; Read gave %d bytes, %v", sink.Len(), werr, len(got), err)
+		}
 		if err == nil && spec.framer(key, iv) != nil {
 			// What decodes re-encodes to a stream that decodes to the same bytes.
 			var again bytes.Buffer
