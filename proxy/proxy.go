@@ -3,7 +3,9 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"time"
 )
 
 // Dialer is the standard dialer signature, so *net.Dialer and any Outbound can be a parent.
@@ -59,5 +61,26 @@ func CloseWrite(c net.Conn) error {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
+	return nil
+}
+
+// Handshake runs exchange, a client's request and the server's answer on conn, bounded by
+// ctx: ctx's deadline becomes conn's, and cancelling ctx expires it at once, so a hop that
+// accepts and never answers cannot hold a dial past its deadline. On success the deadline
+// is cleared for the relay. If ctx ended first, its cause is returned, whatever the
+// exchange saw.
+func Handshake(ctx context.Context, conn net.Conn, exchange func() error) error {
+	if d, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	err := exchange()
+	if !stop() {
+		return fmt.Errorf("proxy: handshake with %s: %w", conn.RemoteAddr(), context.Cause(ctx))
+	}
+	if err != nil {
+		return err
+	}
+	conn.SetDeadline(time.Time{})
 	return nil
 }

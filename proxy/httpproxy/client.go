@@ -11,7 +11,6 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/proxychain/proxychain/proxy"
 )
@@ -72,7 +71,7 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 		return nil, err
 	}
 	var tunnel net.Conn
-	err = withContext(ctx, conn, func() error {
+	err = proxy.Handshake(ctx, conn, func() error {
 		var err error
 		tunnel, err = c.connect(conn, address)
 		return err
@@ -135,23 +134,4 @@ func parseStatusLine(line string) (int, string, bool) {
 		return 0, "", false
 	}
 	return code, status, true
-}
-
-// withContext runs a handshake on conn that ends when ctx does: ctx's deadline becomes
-// conn's, and cancellation expires it at once.
-func withContext(ctx context.Context, conn net.Conn, handshake func() error) error {
-	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	err := handshake()
-	if !stop() {
-		// ctx ended while we worked; whatever the handshake saw, its deadline is now past.
-		return fmt.Errorf("httpproxy: handshake: %w", context.Cause(ctx))
-	}
-	if err != nil {
-		return err
-	}
-	conn.SetDeadline(time.Time{})
-	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"time"
 
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/socksaddr"
@@ -54,7 +53,7 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, err
 	}
-	err = withContext(ctx, conn, func() error { return c.handshake(conn, request, address) })
+	err = proxy.Handshake(ctx, conn, func() error { return c.handshake(conn, request, address) })
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -127,24 +126,5 @@ func (c *Client) authenticate(conn net.Conn) error {
 	if status[1] != userPassOK {
 		return fmt.Errorf("%w by %s", ErrAuthFailed, c.server)
 	}
-	return nil
-}
-
-// withContext runs a handshake on conn that ends when ctx does: ctx's deadline becomes
-// conn's, and cancellation expires it at once.
-func withContext(ctx context.Context, conn net.Conn, handshake func() error) error {
-	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	err := handshake()
-	if !stop() {
-		// ctx ended while we worked; whatever the handshake saw, its deadline is now past.
-		return fmt.Errorf("socks: handshake: %w", context.Cause(ctx))
-	}
-	if err != nil {
-		return err
-	}
-	conn.SetDeadline(time.Time{})
 	return nil
 }
