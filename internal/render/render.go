@@ -29,6 +29,9 @@ const (
 	// ListenAddress keeps the sidecar's inbounds off the pod network. iptables REDIRECT
 	// of locally generated packets delivers them to 127.0.0.1.
 	ListenAddress = "127.0.0.1"
+	// ListenAddress6 is where ip6tables REDIRECT delivers a pod's IPv6 TCP. A pod whose
+	// kernel has IPv6 disabled has no such address; the sidecar then skips the listener.
+	ListenAddress6 = "::1"
 	// RedirectPort is the transparent mode inbound that iptables REDIRECT targets.
 	RedirectPort = 15001
 	// SocksPort is the explicit mode SOCKS5 inbound (ALL_PROXY=socks5://127.0.0.1:15080).
@@ -36,9 +39,10 @@ const (
 	// HTTPPort is the explicit mode HTTP proxy inbound (HTTP_PROXY, HTTPS_PROXY).
 	HTTPPort = 15081
 
-	RedirectInboundTag = "redirect-in"
-	SocksInboundTag    = "socks-in"
-	HTTPInboundTag     = "http-in"
+	RedirectInboundTag  = "redirect-in"
+	RedirectInbound6Tag = "redirect-in6"
+	SocksInboundTag     = "socks-in"
+	HTTPInboundTag      = "http-in"
 )
 
 // ConfigMapName is the name of the ConfigMap rendered for the ProxyChain named chain.
@@ -76,9 +80,9 @@ func (c Chain) String() string { return strings.Join(c.Path, " -> ") }
 
 // credential is one Secret key the rendered config names as a file.
 type credential struct {
-	field    string // spec path of the reference
-	ref      v1alpha1.SecretKeySelector
-	file     string // name in the credentials Secret and in the mounted directory
+	field string // spec path of the reference
+	ref   v1alpha1.SecretKeySelector
+	file  string // name in the credentials Secret and in the mounted directory
 	// invalid says why a value cannot be used ("" when it can); nil accepts any value.
 	// It must not echo the value: it is a credential.
 	invalid func(value string) string
@@ -280,17 +284,23 @@ func resolve(creds []credential, secrets Secrets) (map[string][]byte, error) {
 // mode, so a pod may choose its own mode without a config of its own: the redirect inbound
 // takes what iptables captures in transparent mode (sniffing the TLS or HTTP name, so the
 // exit hop resolves the name the app asked for), and the SOCKS and HTTP inbounds serve
-// explicit mode's proxy variables. All listen on loopback only.
+// explicit mode's proxy variables. All listen on loopback only; the redirect inbound on
+// both families, as the capture redirects IPv4 and IPv6.
 func inbounds() []config.InboundConfig {
 	return []config.InboundConfig{
 		{Tag: RedirectInboundTag, Protocol: "redirect", Listen: ListenAddress, Port: RedirectPort,
-			Settings: &config.RedirectSettings{},
-			Sniffing: &config.Sniffing{Enabled: true, DestOverride: []string{"http", "tls"}}},
+			Settings: &config.RedirectSettings{}, Sniffing: sniffing()},
+		{Tag: RedirectInbound6Tag, Protocol: "redirect", Listen: ListenAddress6, Port: RedirectPort,
+			Settings: &config.RedirectSettings{}, Sniffing: sniffing()},
 		{Tag: SocksInboundTag, Protocol: "socks", Listen: ListenAddress, Port: SocksPort,
 			Settings: &config.SocksInboundSettings{Auth: "noauth"}},
 		{Tag: HTTPInboundTag, Protocol: "http", Listen: ListenAddress, Port: HTTPPort,
 			Settings: &config.HTTPInboundSettings{}},
 	}
+}
+
+func sniffing() *config.Sniffing {
+	return &config.Sniffing{Enabled: true, DestOverride: []string{"http", "tls"}}
 }
 
 // defaultFirst moves the default outbound to the front: the data plane, like V2Ray, takes

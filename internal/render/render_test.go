@@ -99,7 +99,7 @@ func TestConfigHoldsNoCredential(t *testing.T) {
 // TestInbounds checks every chain gets every sidecar inbound, so a pod may choose its
 // own egress mode, and that the redirect inbound sniffs names for the exit hop.
 func TestInbounds(t *testing.T) {
-	all := []string{"redirect-in:redirect:15001", "socks-in:socks:15080", "http-in:http:15081"}
+	all := []string{"redirect-in:redirect:15001", "redirect-in6:redirect:15001", "socks-in:socks:15080", "http-in:http:15081"}
 	tests := []struct {
 		mode string
 		want []string // tag:protocol:port
@@ -117,7 +117,7 @@ func TestInbounds(t *testing.T) {
 		}
 		var got []string
 		for _, in := range res.Config.Inbounds {
-			if in.Listen != render.ListenAddress {
+			if want := map[bool]string{false: render.ListenAddress, true: render.ListenAddress6}[in.Tag == render.RedirectInbound6Tag]; in.Listen != want {
 				t.Errorf("mode %q: inbound %s listens on %q", tt.mode, in.Tag, in.Listen)
 			}
 			got = append(got, strings.Join([]string{in.Tag, in.Protocol, itoa(int(in.Port))}, ":"))

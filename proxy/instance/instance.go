@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/chain"
@@ -257,11 +258,13 @@ func (in *Instance) Start(ctx context.Context) error {
 		return ErrStarted
 	}
 	for j, l := range in.listeners {
-		ln, err := in.listen(ctx, "tcp", l.address)
+		ln, err := in.bind(ctx, l.address)
 		if err != nil {
 			for _, opened := range in.listeners[:j] {
-				opened.ln.Close()
-				opened.ln = nil
+				if opened.ln != nil {
+					opened.ln.Close()
+					opened.ln = nil
+				}
 			}
 			return fmt.Errorf("instance: %s: %w", l.path, err)
 		}
@@ -269,9 +272,29 @@ func (in *Instance) Start(ctx context.Context) error {
 	}
 	in.started = true
 	for _, l := range in.listeners {
-		in.serve(l)
+		if l.ln != nil {
+			in.serve(l)
+		}
 	}
 	return nil
+}
+
+// bind opens address. An IPv6 address in a network namespace without IPv6 (the kernel
+// has it disabled) is skipped with a warning, leaving a nil listener: there is no IPv6
+// traffic there to serve, and the sidecar's IPv6 redirect inbound must not keep such a
+// pod from starting.
+func (in *Instance) bind(ctx context.Context, address string) (net.Listener, error) {
+	ln, err := in.listen(ctx, "tcp", address)
+	if err == nil {
+		return ln, nil
+	}
+	host, _, _ := net.SplitHostPort(address)
+	if ip, perr := netip.ParseAddr(host); perr == nil && ip.Is6() && !ip.Is4In6() &&
+		(errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EAFNOSUPPORT)) {
+		in.log.Warn("inbound not listening: this network namespace has no IPv6", "address", address, "err", err)
+		return nil, nil
+	}
+	return nil, err
 }
 
 // serve runs l's accept loop; in.mu is held.
@@ -326,13 +349,15 @@ func (in *Instance) Reload(ctx context.Context, cfg *config.Config) error {
 			continue
 		}
 		l := in.newListener(spec)
-		if l.ln, err = in.listen(ctx, "tcp", spec.address); err != nil {
+		if l.ln, err = in.bind(ctx, spec.address); err != nil {
 			for _, o := range opened {
 				o.ln.Close()
 			}
 			return fmt.Errorf("instance: %s: %w", spec.path, err)
 		}
-		opened = append(opened, l)
+		if l.ln != nil {
+			opened = append(opened, l)
+		}
 		next[i] = l
 	}
 

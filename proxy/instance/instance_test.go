@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,4 +312,48 @@ func TestShutdownDrainsThenCuts(t *testing.T) {
 	if _, err := conn.Read(make([]byte, 1)); err == nil {
 		t.Error("connection still open after Shutdown cut it")
 	}
+}
+
+// TestStartWithoutIPv6 is a pod whose kernel has IPv6 disabled: the IPv6 redirect
+// listener the operator renders cannot bind, and the rest must serve regardless; any
+// other failure to bind still fails Start.
+func TestStartWithoutIPv6(t *testing.T) {
+	echo := startEcho(t)
+	cfg, _, err := config.Parse([]byte(`{
+	  "inbounds": [{"tag": "v4", "protocol": "socks", "listen": "127.0.0.1", "port": 1},
+	               {"tag": "v6", "protocol": "socks", "listen": "::1", "port": 1}],
+	  "outbounds": [{"protocol": "freedom"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noIPv6 := func(ctx context.Context, network, address string) (net.Listener, error) {
+		if strings.HasPrefix(address, "[::1]") {
+			return nil, &net.OpError{Op: "listen", Net: network, Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}
+		}
+		return loopbackListen(ctx, network, address)
+	}
+	in, err := Build(cfg, Options{Logger: quietLogger(), Listen: noIPv6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Start(context.Background()); err != nil {
+		t.Fatalf("Start without IPv6: %v", err)
+	}
+	defer in.Shutdown(context.Background())
+	if in.Addr("v6") != nil {
+		t.Errorf("the IPv6 inbound listens at %v", in.Addr("v6"))
+	}
+	roundTrip(t, socks.NewClient("test", in.Addr("v4").String(), "", "", &net.Dialer{}), echo, 64<<10)
+
+	// An IPv4 address that is not there is a misconfiguration, not a missing family.
+	in2, err := Build(cfg, Options{Logger: quietLogger(), Listen: func(ctx context.Context, network, address string) (net.Listener, error) {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in2.Start(context.Background()); err == nil {
+		t.Error("Start succeeded with the IPv4 inbound unbound")
+	}
+	in2.Shutdown(context.Background())
 }
