@@ -5,22 +5,25 @@ import (
 	"net"
 	"slices"
 	"testing"
+
+	"github.com/proxychain/proxychain/test/harness"
+	"github.com/proxychain/proxychain/test/harness/proxytest"
 )
 
 func TestRoundTrip(t *testing.T) {
-	up, down := randomBytes(t, 200<<10), randomBytes(t, 300<<10)
-	tg := startTarget(t, "tcp", len(up), down)
-	_, port, _ := net.SplitHostPort(tg.addr)
+	up, down := harness.RandomBytes(200<<10), harness.RandomBytes(300<<10)
+	tg := harness.StartBytesTarget(t, "tcp", len(up), down)
+	_, port, _ := net.SplitHostPort(tg.Addr())
 	dest := net.JoinHostPort("service.test", port)
-	d := &recordingDialer{hosts: map[string]string{dest: tg.addr}}
-	addr := startProxy(t, NewServer(dest), d)
+	d := &harness.RecordingDialer{Hosts: map[string]string{dest: tg.Addr()}}
+	addr := proxytest.Serve(t, NewServer(dest), d)
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	exchange(t, conn, tg, up, down)
-	if got := d.dials(); !slices.Equal(got, []string{dest}) {
+	tg.Exchange(t, conn, up, down)
+	if got := d.Dials(); !slices.Equal(got, []string{dest}) {
 		t.Fatalf("dialed %q, want [%q] unresolved", got, dest)
 	}
 }

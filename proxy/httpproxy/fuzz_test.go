@@ -6,37 +6,13 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/proxychain/proxychain/test/harness"
 )
-
-// scriptConn plays a fixed input to a handshake and keeps what the server writes.
-type scriptConn struct {
-	in   *bytes.Reader
-	read int
-	out  bytes.Buffer
-}
-
-func (c *scriptConn) Read(p []byte) (int, error) {
-	n, err := c.in.Read(p)
-	c.read += n
-	return n, err
-}
-func (c *scriptConn) Write(p []byte) (int, error) { return c.out.Write(p) }
-func (c *scriptConn) Close() error                { return nil }
-func (c *scriptConn) LocalAddr() net.Addr {
-	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
-}
-func (c *scriptConn) RemoteAddr() net.Addr {
-	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-}
-func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
-func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 
 func FuzzHTTPHead(f *testing.F) {
 	auth := "Proxy-Authorization: " + basic("alice", "wonderland") + "\r\n"
@@ -76,21 +52,21 @@ func FuzzHTTPHead(f *testing.F) {
 		if withAuth {
 			srv = closed
 		}
-		c := &scriptConn{in: bytes.NewReader([]byte(in))}
+		c := harness.NewScriptConn([]byte(in))
 		req, err := srv.Handshake(context.Background(), c)
-		if c.read > DefaultMaxHeaderBytes {
-			t.Fatalf("handshake read %d bytes, over the head limit", c.read)
+		if c.Consumed() > DefaultMaxHeaderBytes {
+			t.Fatalf("handshake read %d bytes, over the head limit", c.Consumed())
 		}
 		if err != nil {
 			if req != nil {
 				t.Fatal("request returned with an error")
 			}
-			if c.out.Len() == 0 {
+			if len(c.Written()) == 0 {
 				return // the client went away before a whole request line
 			}
-			resp, rerr := http.ReadResponse(bufio.NewReader(&c.out), nil)
+			resp, rerr := http.ReadResponse(bufio.NewReader(bytes.NewReader(c.Written())), nil)
 			if rerr != nil {
-				t.Fatalf("refusal is not a valid response: %v: %q", rerr, c.out.Bytes())
+				t.Fatalf("refusal is not a valid response: %v: %q", rerr, c.Written())
 			}
 			if !slices.Contains([]int{400, 407, 431, 505}, resp.StatusCode) {
 				t.Fatalf("refused with %s", resp.Status)
@@ -158,7 +134,7 @@ func FuzzConnectAnswer(f *testing.F) {
 	f.Add(append([]byte("HTTP/1.1 200 OK\r\nX: "), bytes.Repeat([]byte("a"), 20<<10)...)) // endless head
 	f.Fuzz(func(t *testing.T, answer []byte) {
 		c := NewClient("fuzz", "127.0.0.1:8080", "", "", nil)
-		conn, err := c.connect(&scriptConn{in: bytes.NewReader(answer)}, "example.com:443")
+		conn, err := c.connect(harness.NewScriptConn(answer), "example.com:443")
 		if err != nil {
 			return
 		}

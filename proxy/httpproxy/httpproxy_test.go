@@ -11,9 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +22,8 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/test/harness"
+	"github.com/proxychain/proxychain/test/harness/proxytest"
 )
 
 var testAccounts = map[string]string{"alice": "wonderland", "bob": "builder"}
@@ -36,33 +36,22 @@ func TestConnectRoundTrip(t *testing.T) {
 	for _, auth := range []string{"noauth", "basic"} {
 		for _, addrKind := range []string{"ipv4", "ipv6", "domain"} {
 			t.Run(auth+"/"+addrKind, func(t *testing.T) {
-				network := "tcp"
-				if addrKind == "ipv6" {
-					network = "tcp6"
-				}
-				up, down := randomBytes(t, 100<<10), randomBytes(t, 300<<10)
-				tg := startTarget(t, network, len(up), down)
-				dest := tg.addr
-				d := &recordingDialer{}
-				if addrKind == "domain" {
-					_, port, _ := net.SplitHostPort(tg.addr)
-					dest = net.JoinHostPort("target.test", port)
-					d.hosts = map[string]string{dest: tg.addr}
-				}
+				up, down := harness.RandomBytes(100<<10), harness.RandomBytes(300<<10)
+				tg, dest, d := harness.StartDestination(t, addrKind, len(up), down)
 				opts := ServerOptions{Logger: discardLogger()}
 				user, pass := "", ""
 				if auth == "basic" {
 					opts.Accounts = testAccounts
 					user, pass = "alice", "wonderland"
 				}
-				addr := startProxy(t, NewServer(opts), d)
+				addr := proxytest.Serve(t, NewServer(opts), d)
 				conn, err := NewClient("hop", addr, user, pass, &net.Dialer{}).DialContext(context.Background(), "tcp", dest)
 				if err != nil {
 					t.Fatalf("dial: %v", err)
 				}
 				defer conn.Close()
-				exchange(t, conn, tg, up, down)
-				if got := d.dials(); !slices.Equal(got, []string{dest}) {
+				tg.Exchange(t, conn, up, down)
+				if got := d.Dials(); !slices.Equal(got, []string{dest}) {
 					t.Fatalf("proxy dialed %q, want exactly [%q]", got, dest)
 				}
 			})
@@ -84,11 +73,11 @@ func dialRaw(t *testing.T, addr string) net.Conn {
 // TestConnectPipelined sends the CONNECT head and the tunnel's first bytes in one write:
 // the bytes the head parser buffered must still reach the target.
 func TestConnectPipelined(t *testing.T) {
-	up, down := randomBytes(t, 40<<10), randomBytes(t, 40<<10)
-	tg := startTarget(t, "tcp", len(up), down)
-	addr := startProxy(t, NewServer(ServerOptions{Logger: discardLogger()}), &recordingDialer{})
+	up, down := harness.RandomBytes(40<<10), harness.RandomBytes(40<<10)
+	tg := harness.StartBytesTarget(t, "tcp", len(up), down)
+	addr := proxytest.Serve(t, NewServer(ServerOptions{Logger: discardLogger()}), &harness.RecordingDialer{})
 	c := dialRaw(t, addr)
-	head := "CONNECT " + tg.addr + " HTTP/1.1\r\nHost: " + tg.addr + "\r\nUser-Agent: test\r\n\r\n"
+	head := "CONNECT " + tg.Addr() + " HTTP/1.1\r\nHost: " + tg.Addr() + "\r\nUser-Agent: test\r\n\r\n"
 	if _, err := c.Write(append([]byte(head), up...)); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +92,7 @@ func TestConnectPipelined(t *testing.T) {
 	if sha256.Sum256(got[len(answer):]) != sha256.Sum256(down) {
 		t.Fatal("downstream payload differs")
 	}
-	if h := <-tg.got; h != sha256.Sum256(up) {
+	if h := <-tg.Got(); h != sha256.Sum256(up) {
 		t.Fatal("pipelined payload differs at the target")
 	}
 }
@@ -111,12 +100,12 @@ func TestConnectPipelined(t *testing.T) {
 // TestForwardRewrite checks what the origin receives for an absolute-URI request, and
 // that a second request pipelined behind it never reaches the origin.
 func TestForwardRewrite(t *testing.T) {
-	body, down := randomBytes(t, 30<<10), randomBytes(t, 20<<10)
-	tg := httpTarget(t, down)
-	_, port, _ := net.SplitHostPort(tg.addr)
+	body, down := harness.RandomBytes(30<<10), harness.RandomBytes(20<<10)
+	tg := harness.StartHTTPTarget(t, down)
+	_, port, _ := net.SplitHostPort(tg.Addr())
 	dest := net.JoinHostPort("target.test", port)
-	d := &recordingDialer{hosts: map[string]string{dest: tg.addr}}
-	addr := startProxy(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), d)
+	d := &harness.RecordingDialer{Hosts: map[string]string{dest: tg.Addr()}}
+	addr := proxytest.Serve(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), d)
 
 	for _, framing := range []string{"content-length", "chunked"} {
 		t.Run(framing, func(t *testing.T) {
@@ -160,10 +149,10 @@ func TestForwardRewrite(t *testing.T) {
 			}
 			c.Close()
 
-			if h := <-tg.got; h != sha256.Sum256(body) {
+			if h := <-tg.Got(); h != sha256.Sum256(body) {
 				t.Fatal("origin received a different body")
 			}
-			head := <-tg.heads
+			head := <-tg.Heads()
 			if head.RequestURI != "/upload?x=1" || head.Host != dest || head.Method != "POST" {
 				t.Fatalf("origin saw %s %s with Host %s", head.Method, head.RequestURI, head.Host)
 			}
@@ -178,21 +167,21 @@ func TestForwardRewrite(t *testing.T) {
 			if !head.Close {
 				t.Error("upstream request lacks Connection: close")
 			}
-			if n := <-tg.extra; n != 0 {
+			if n := <-tg.Extra(); n != 0 {
 				t.Fatalf("origin received %d bytes after the request", n)
 			}
 		})
 	}
-	if got := d.dials(); !slices.Equal(got, []string{dest, dest}) {
+	if got := d.Dials(); !slices.Equal(got, []string{dest, dest}) {
 		t.Fatalf("dialed %q", got)
 	}
 }
 
 // TestForwardNetHTTP uses net/http's proxy support as a second client implementation.
 func TestForwardNetHTTP(t *testing.T) {
-	body, down := randomBytes(t, 64<<10), randomBytes(t, 100<<10)
-	tg := httpTarget(t, down)
-	addr := startProxy(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), &recordingDialer{})
+	body, down := harness.RandomBytes(64<<10), harness.RandomBytes(100<<10)
+	tg := harness.StartHTTPTarget(t, down)
+	addr := proxytest.Serve(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), &harness.RecordingDialer{})
 	proxyURL := &url.URL{Scheme: "http", User: url.UserPassword("alice", "wonderland"), Host: addr}
 	tr := &http.Transport{Proxy: http.ProxyURL(proxyURL), DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
@@ -204,7 +193,7 @@ func TestForwardNetHTTP(t *testing.T) {
 			if name == "chunked" {
 				rd = io.MultiReader(rd) // unknown length: net/http sends chunks
 			}
-			resp, err := client.Post("http://"+tg.addr+"/up", "application/octet-stream", rd)
+			resp, err := client.Post("http://"+tg.Addr()+"/up", "application/octet-stream", rd)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,13 +202,13 @@ func TestForwardNetHTTP(t *testing.T) {
 			if err != nil || sha256.Sum256(got) != sha256.Sum256(down) {
 				t.Fatalf("response %s: %d bytes, err %v", resp.Status, len(got), err)
 			}
-			if h := <-tg.got; h != sha256.Sum256(body) {
+			if h := <-tg.Got(); h != sha256.Sum256(body) {
 				t.Fatal("origin received a different body")
 			}
-			if head := <-tg.heads; (name == "chunked") != slices.Contains(head.TransferEncoding, "chunked") {
+			if head := <-tg.Heads(); (name == "chunked") != slices.Contains(head.TransferEncoding, "chunked") {
 				t.Fatalf("origin saw framing %q", head.TransferEncoding)
 			}
-			<-tg.extra
+			<-tg.Extra()
 		})
 	}
 }
@@ -240,8 +229,8 @@ func status(t *testing.T, addr, raw string) *http.Response {
 }
 
 func TestRefusals(t *testing.T) {
-	d := &recordingDialer{err: errors.New("must not dial")}
-	addr := startProxy(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), d)
+	d := &harness.RecordingDialer{Err: errors.New("must not dial")}
+	addr := proxytest.Serve(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), d)
 	auth := "Proxy-Authorization: " + basic("alice", "wonderland") + "\r\n"
 	manyHeaders := strings.Repeat("X-A: b\r\n", MaxHeaderCount+1)
 	cases := []struct {
@@ -273,7 +262,7 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	if got := d.dials(); len(got) != 0 {
+	if got := d.Dials(); len(got) != 0 {
 		t.Fatalf("dialed %q for refused requests", got)
 	}
 
@@ -286,7 +275,7 @@ func TestRefusals(t *testing.T) {
 	})
 
 	t.Run("custom limit", func(t *testing.T) {
-		small := startProxy(t, NewServer(ServerOptions{MaxHeaderBytes: 256, Logger: discardLogger()}), d)
+		small := proxytest.Serve(t, NewServer(ServerOptions{MaxHeaderBytes: 256, Logger: discardLogger()}), d)
 		if resp := status(t, small, "CONNECT a.example:443 HTTP/1.1\r\nX: "+strings.Repeat("y", 300)+"\r\n\r\n"); resp.StatusCode != 431 {
 			t.Fatalf("status %s, want 431", resp.Status)
 		}
@@ -300,7 +289,7 @@ func TestDialFailure(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	addr := startProxy(t, NewServer(ServerOptions{Logger: discardLogger()}), &recordingDialer{})
+	addr := proxytest.Serve(t, NewServer(ServerOptions{Logger: discardLogger()}), &harness.RecordingDialer{})
 	for _, raw := range []string{
 		"CONNECT " + closed + " HTTP/1.1\r\n\r\n",
 		"GET http://" + closed + "/ HTTP/1.1\r\n\r\n",
@@ -325,8 +314,9 @@ func TestDialFailure(t *testing.T) {
 	}
 }
 
-// fakeProxy answers one connection with answer, after reading the CONNECT head.
-func fakeProxy(t *testing.T, answer []byte) string {
+// fakeProxy answers one connection with answer, after reading the CONNECT head; then it
+// reads until the client closes or, with closeAtOnce, closes.
+func fakeProxy(t *testing.T, answer []byte, closeAtOnce bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -345,7 +335,9 @@ func fakeProxy(t *testing.T, answer []byte) string {
 			return
 		}
 		c.Write(answer)
-		io.Copy(io.Discard, c)
+		if !closeAtOnce {
+			io.Copy(io.Discard, c)
+		}
 	}()
 	t.Cleanup(func() { ln.Close(); <-done })
 	return ln.Addr().String()
@@ -353,8 +345,8 @@ func fakeProxy(t *testing.T, answer []byte) string {
 
 func TestClientAnswers(t *testing.T) {
 	t.Run("bytes after the head", func(t *testing.T) {
-		for _, dialer := range []proxy.Dialer{&net.Dialer{}, oneByteDialer{&net.Dialer{}}} {
-			addr := fakeProxy(t, []byte("HTTP/1.0 200 OK\r\nVia: fake\r\n\r\nfirst bytes of the tunnel"))
+		for _, dialer := range []proxy.Dialer{&net.Dialer{}, harness.OneByteDialer{Dialer: &net.Dialer{}}} {
+			addr := fakeProxy(t, []byte("HTTP/1.0 200 OK\r\nVia: fake\r\n\r\nfirst bytes of the tunnel"), false)
 			conn, err := NewClient("x", addr, "u", "p", dialer).DialContext(context.Background(), "tcp", "a.example:443")
 			if err != nil {
 				t.Fatal(err)
@@ -382,38 +374,13 @@ func TestClientAnswers(t *testing.T) {
 		{"closed early", "HTTP/1.1 200 OK\r\n", func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := fakeProxy(t, []byte(tc.answer))
-			if tc.name == "closed early" {
-				addr = fakeProxyClosing(t, []byte(tc.answer))
-			}
+			addr := fakeProxy(t, []byte(tc.answer), tc.name == "closed early")
 			_, err := NewClient("x", addr, "", "", &net.Dialer{}).DialContext(context.Background(), "tcp", "a.example:443")
 			if !tc.check(err) {
 				t.Fatalf("err = %v", err)
 			}
 		})
 	}
-}
-
-// fakeProxyClosing answers and closes at once.
-func fakeProxyClosing(t *testing.T, answer []byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		http.ReadRequest(bufio.NewReader(c))
-		c.Write(answer)
-		c.Close()
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
 }
 
 func TestClientErrors(t *testing.T) {
@@ -434,21 +401,21 @@ func TestClientErrors(t *testing.T) {
 // TestOneByteReads runs the server's head parser over a connection that delivers one byte
 // per Read, with the tunnel payload right behind the head.
 func TestOneByteReads(t *testing.T) {
-	up, down := randomBytes(t, 3000), randomBytes(t, 3000)
-	tg := startTarget(t, "tcp", len(up), down)
-	addr := startProxy(t, oneByteInbound{NewServer(ServerOptions{Logger: discardLogger()})}, &recordingDialer{})
-	conn, err := NewClient("slow", addr, "", "", oneByteDialer{&net.Dialer{}}).DialContext(context.Background(), "tcp", tg.addr)
+	up, down := harness.RandomBytes(3000), harness.RandomBytes(3000)
+	tg := harness.StartBytesTarget(t, "tcp", len(up), down)
+	addr := proxytest.Serve(t, oneByteInbound{NewServer(ServerOptions{Logger: discardLogger()})}, &harness.RecordingDialer{})
+	conn, err := NewClient("slow", addr, "", "", harness.OneByteDialer{Dialer: &net.Dialer{}}).DialContext(context.Background(), "tcp", tg.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	exchange(t, conn, tg, up, down)
+	tg.Exchange(t, conn, up, down)
 }
 
 type oneByteInbound struct{ in proxy.Inbound }
 
 func (o oneByteInbound) Handshake(ctx context.Context, conn net.Conn) (*proxy.Request, error) {
-	return o.in.Handshake(ctx, oneByteConn{conn})
+	return o.in.Handshake(ctx, harness.OneByteConn{Conn: conn})
 }
 
 func TestReplayConn(t *testing.T) {
@@ -503,14 +470,7 @@ func TestReplayConn(t *testing.T) {
 }
 
 func TestCurl(t *testing.T) {
-	const curl = "/usr/bin/curl"
-	requirePeer(t, curl)
-	up, down := randomBytes(t, 200<<10), randomBytes(t, 500<<10)
-	dir := t.TempDir()
-	upFile := filepath.Join(dir, "up")
-	if err := os.WriteFile(upFile, up, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	up, down := harness.RandomBytes(200<<10), harness.RandomBytes(500<<10)
 	for _, tc := range []struct {
 		name     string
 		accounts map[string]string
@@ -522,42 +482,28 @@ func TestCurl(t *testing.T) {
 		{"connect tunnel basic", testAccounts, []string{"--proxytunnel", "--proxy-user", "alice:wonderland"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tg := httpTarget(t, down)
-			_, port, _ := net.SplitHostPort(tg.addr)
+			tg := harness.StartHTTPTarget(t, down)
+			_, port, _ := net.SplitHostPort(tg.Addr())
 			dest := net.JoinHostPort("target.test", port)
-			d := &recordingDialer{hosts: map[string]string{dest: tg.addr}}
-			addr := startProxy(t, NewServer(ServerOptions{Accounts: tc.accounts, Logger: discardLogger()}), d)
-			downFile := filepath.Join(t.TempDir(), "down")
-			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-			defer cancel()
-			args := append([]string{"-sS", "--fail", "--noproxy", "", "-x", "http://" + addr,
-				"--data-binary", "@" + upFile, "-o", downFile}, tc.args...)
-			out, err := exec.CommandContext(ctx, curl, append(args, "http://"+dest+"/upload")...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("curl: %v\n%s", err, out)
-			}
-			got, err := os.ReadFile(downFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sha256.Sum256(got) != sha256.Sum256(down) {
-				t.Fatalf("curl received %d bytes that differ from the origin's %d", len(got), len(down))
-			}
-			if h := <-tg.got; h != sha256.Sum256(up) {
+			d := &harness.RecordingDialer{Hosts: map[string]string{dest: tg.Addr()}}
+			addr := proxytest.Serve(t, NewServer(ServerOptions{Accounts: tc.accounts, Logger: discardLogger()}), d)
+			harness.CurlUpload(t, "http://"+addr, "http://"+dest+"/upload", up, down, tc.args...)
+			if h := <-tg.Got(); h != sha256.Sum256(up) {
 				t.Fatal("origin received a different body")
 			}
-			if head := <-tg.heads; head.RequestURI != "/upload" {
+			if head := <-tg.Heads(); head.RequestURI != "/upload" {
 				t.Fatalf("origin saw request target %q", head.RequestURI)
 			}
-			<-tg.extra
-			if got := d.dials(); !slices.Equal(got, []string{dest}) {
+			<-tg.Extra()
+			if got := d.Dials(); !slices.Equal(got, []string{dest}) {
 				t.Fatalf("dialed %q, want [%q]", got, dest)
 			}
 		})
 	}
 
 	t.Run("407 without credentials", func(t *testing.T) {
-		addr := startProxy(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), &recordingDialer{})
+		curl := harness.RequirePeer(t, "curl")
+		addr := proxytest.Serve(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), &harness.RecordingDialer{})
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--noproxy", "",

@@ -7,34 +7,10 @@ import (
 	"net"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/proxychain/proxychain/proxy/socksaddr"
+	"github.com/proxychain/proxychain/test/harness"
 )
-
-// scriptConn plays a fixed input to a handshake and keeps what the server writes.
-type scriptConn struct {
-	in   *bytes.Reader
-	read int
-	out  bytes.Buffer
-}
-
-func (c *scriptConn) Read(p []byte) (int, error) {
-	n, err := c.in.Read(p)
-	c.read += n
-	return n, err
-}
-func (c *scriptConn) Write(p []byte) (int, error) { return c.out.Write(p) }
-func (c *scriptConn) Close() error                { return nil }
-func (c *scriptConn) LocalAddr() net.Addr {
-	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1080}
-}
-func (c *scriptConn) RemoteAddr() net.Addr {
-	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-}
-func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
-func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 
 func FuzzSOCKSHandshake(f *testing.F) {
 	// SOCKS5 no-auth CONNECT to 127.0.0.1:80
@@ -72,10 +48,10 @@ func FuzzSOCKSHandshake(f *testing.F) {
 		if auth {
 			srv = closed
 		}
-		c := &scriptConn{in: bytes.NewReader(in)}
+		c := harness.NewScriptConn(in)
 		req, err := srv.Handshake(context.Background(), c)
-		if c.read > MaxHandshakeLen {
-			t.Fatalf("handshake read %d bytes, more than MaxHandshakeLen %d", c.read, MaxHandshakeLen)
+		if c.Consumed() > MaxHandshakeLen {
+			t.Fatalf("handshake read %d bytes, more than MaxHandshakeLen %d", c.Consumed(), MaxHandshakeLen)
 		}
 		if err != nil {
 			if req != nil {
@@ -83,8 +59,8 @@ func FuzzSOCKSHandshake(f *testing.F) {
 			}
 			return
 		}
-		if auth && in[0] == version5 && !bytes.Contains(in[:c.read], []byte("wonderland")) && !bytes.Contains(in[:c.read], []byte("builder")) {
-			t.Fatalf("authenticated without a password from %q", in[:c.read])
+		if auth && in[0] == version5 && !bytes.Contains(in[:c.Consumed()], []byte("wonderland")) && !bytes.Contains(in[:c.Consumed()], []byte("builder")) {
+			t.Fatalf("authenticated without a password from %q", in[:c.Consumed()])
 		}
 		_, port, err := net.SplitHostPort(req.Destination)
 		if err != nil {
@@ -93,11 +69,11 @@ func FuzzSOCKSHandshake(f *testing.F) {
 		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			t.Fatalf("destination %q has a bad port", req.Destination)
 		}
-		before := c.out.Len()
+		before := len(c.Written())
 		if err := req.Answer(errors.New("refused by test")); err != nil {
 			t.Fatal(err)
 		}
-		if got := c.out.Len() - before; got != 8 && got != 10 {
+		if got := len(c.Written()) - before; got != 8 && got != 10 {
 			t.Fatalf("failure reply is %d bytes", got)
 		}
 	})
@@ -120,7 +96,7 @@ func TestHandshakeAllocs(t *testing.T) {
 		t.Fatalf("longest handshake is %d bytes, MaxHandshakeLen says %d", len(in), MaxHandshakeLen)
 	}
 	allocs := testing.AllocsPerRun(50, func() {
-		c := &scriptConn{in: bytes.NewReader(in)}
+		c := harness.NewScriptConn(in)
 		if _, err := srv.Handshake(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +127,7 @@ func FuzzClientReply(f *testing.F) {
 		if withAuth {
 			c = NewClient("fuzz", "127.0.0.1:1080", "user", "pass", nil)
 		}
-		conn := &scriptConn{in: bytes.NewReader(answer)}
+		conn := harness.NewScriptConn(answer)
 		request := []byte("\x05\x01\x00\x01\x7f\x00\x00\x01\x00\x50")
 		if err := c.handshake(conn, request, "127.0.0.1:80"); err != nil {
 			return
@@ -164,8 +140,8 @@ func FuzzClientReply(f *testing.F) {
 		if err != nil {
 			t.Fatalf("handshake accepted a reply whose bound address does not parse: %v", err)
 		}
-		if want += n; conn.read != want {
-			t.Fatalf("handshake read %d bytes of %x, want %d", conn.read, answer, want)
+		if want += n; conn.Consumed() != want {
+			t.Fatalf("handshake read %d bytes of %x, want %d", conn.Consumed(), answer, want)
 		}
 	})
 }

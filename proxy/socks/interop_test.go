@@ -2,79 +2,27 @@ package socks
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/proxychain/proxychain/test/harness"
+	"github.com/proxychain/proxychain/test/harness/proxytest"
 )
-
-const v2rayPath = "/usr/bin/v2ray"
-
-// freePort returns a loopback port nobody listens on right now, for a peer that must be
-// told its port in a config file.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startV2Ray runs v2ray with config until the test ends, once the given ports accept.
-func startV2Ray(t *testing.T, config string, ports ...int) {
-	t.Helper()
-	requirePeer(t, v2rayPath)
-	file := filepath.Join(t.TempDir(), "config.json")
-	if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	cmd := exec.Command(v2rayPath, "-config", file)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("v2ray output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(testTimeout)
-	for _, port := range ports {
-		for {
-			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("v2ray never listened on %d: %v", port, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
 
 // TestV2RayInterop proves both ends against V2Ray 4.34: our client through V2Ray's SOCKS
 // inbound, and V2Ray's SOCKS outbound through our server.
 func TestV2RayInterop(t *testing.T) {
-	up, down := randomBytes(t, 100<<10), randomBytes(t, 200<<10)
-	tg := startTarget(t, "tcp", len(up), down)
-	d := &recordingDialer{}
-	ours := startProxy(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), d)
+	up, down := harness.RandomBytes(100<<10), harness.RandomBytes(200<<10)
+	tg := harness.StartBytesTarget(t, "tcp", len(up), down)
+	d := &harness.RecordingDialer{}
+	ours := proxytest.Serve(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), d)
 	_, oursPort, _ := net.SplitHostPort(ours)
-	_, targetPort, _ := net.SplitHostPort(tg.addr)
-	socksIn, door := freePort(t), freePort(t)
-	startV2Ray(t, fmt.Sprintf(`{
+	_, targetPort, _ := net.SplitHostPort(tg.Addr())
+	socksIn, door := harness.FreePort(t), harness.FreePort(t)
+	harness.StartV2Ray(t, json.RawMessage(fmt.Sprintf(`{
   "log": {"loglevel": "warning"},
   "inbounds": [
     {"tag": "socks-in", "listen": "127.0.0.1", "port": %d, "protocol": "socks",
@@ -88,18 +36,18 @@ func TestV2RayInterop(t *testing.T) {
      "settings": {"servers": [{"address": "127.0.0.1", "port": %s, "users": [{"user": "bob", "pass": "builder"}]}]}}
   ],
   "routing": {"rules": [{"type": "field", "inboundTag": ["door"], "outboundTag": "to-ours"}]}
-}`, socksIn, door, targetPort, oursPort), socksIn) // probing door would dial through our server
+}`, socksIn, door, targetPort, oursPort)), socksIn) // probing door would dial through our server
 
 	t.Run("our client, v2ray server", func(t *testing.T) {
 		c := NewClient("v2ray", fmt.Sprintf("127.0.0.1:%d", socksIn), "alice", "wonderland", &net.Dialer{})
-		conn, err := c.DialContext(context.Background(), "tcp", tg.addr)
+		conn, err := c.DialContext(context.Background(), "tcp", tg.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		exchange(t, conn, tg, up, down)
+		tg.Exchange(t, conn, up, down)
 		bad := NewClient("v2ray", fmt.Sprintf("127.0.0.1:%d", socksIn), "alice", "nope", &net.Dialer{})
-		if _, err := bad.DialContext(context.Background(), "tcp", tg.addr); err == nil {
+		if _, err := bad.DialContext(context.Background(), "tcp", tg.Addr()); err == nil {
 			t.Fatal("v2ray accepted a wrong password from our client")
 		}
 	})
@@ -109,9 +57,9 @@ func TestV2RayInterop(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		exchange(t, conn, tg, up, down)
-		if got := d.dials(); !slices.Equal(got, []string{tg.addr}) {
-			t.Fatalf("our server dialed %q, want [%s]", got, tg.addr)
+		tg.Exchange(t, conn, up, down)
+		if got := d.Dials(); !slices.Equal(got, []string{tg.Addr()}) {
+			t.Fatalf("our server dialed %q, want [%s]", got, tg.Addr())
 		}
 	})
 }

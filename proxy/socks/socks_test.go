@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
@@ -20,6 +18,8 @@ import (
 	xproxy "golang.org/x/net/proxy"
 
 	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/test/harness"
+	"github.com/proxychain/proxychain/test/harness/proxytest"
 )
 
 var testAccounts = map[string]string{"alice": "wonderland", "bob": "builder"}
@@ -54,42 +54,49 @@ func TestSOCKS5RoundTrip(t *testing.T) {
 		for _, auth := range []string{"noauth", "userpass"} {
 			for _, addrKind := range []string{"ipv4", "ipv6", "domain"} {
 				t.Run(client+"/"+auth+"/"+addrKind, func(t *testing.T) {
-					network := "tcp"
-					if addrKind == "ipv6" {
-						network = "tcp6"
-						if _, err := net.ResolveTCPAddr("tcp6", "[::1]:0"); err != nil {
-							t.Skipf("no IPv6 loopback: %v", err)
-						}
-					}
-					up, down := randomBytes(t, 100<<10), randomBytes(t, 300<<10)
-					tg := startTarget(t, network, len(up), down)
-					dest := tg.addr
-					d := &recordingDialer{}
-					if addrKind == "domain" {
-						_, port, _ := net.SplitHostPort(tg.addr)
-						dest = net.JoinHostPort("target.test", port)
-						d.hosts = map[string]string{dest: tg.addr}
-					}
+					up, down := harness.RandomBytes(100<<10), harness.RandomBytes(300<<10)
+					tg, dest, d := harness.StartDestination(t, addrKind, len(up), down)
 					opts := ServerOptions{Logger: discardLogger()}
 					user, pass := "", ""
 					if auth == "userpass" {
 						opts.Accounts = testAccounts
 						user, pass = "bob", "builder"
 					}
-					proxyAddr := startProxy(t, NewServer(opts), d)
+					proxyAddr := proxytest.Serve(t, NewServer(opts), d)
 
 					conn, err := clients[client](t, proxyAddr, user, pass, dest)
 					if err != nil {
 						t.Fatalf("dial: %v", err)
 					}
 					defer conn.Close()
-					exchange(t, conn, tg, up, down)
-					if got := d.dials(); !slices.Equal(got, []string{dest}) {
+					tg.Exchange(t, conn, up, down)
+					if got := d.Dials(); !slices.Equal(got, []string{dest}) {
 						t.Fatalf("proxy dialed %q, want exactly [%q] (domains unresolved)", got, dest)
 					}
 				})
 			}
 		}
+	}
+}
+
+// rawCase is bytes a client sends to the proxy and the exact reply it must get before
+// the proxy closes the connection.
+type rawCase struct {
+	name string
+	send []byte
+	want []byte
+}
+
+func expectReplies(t *testing.T, addr string, cases []rawCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, addr)
+			c.Write(tc.send)
+			if got := readAll(t, c); !bytes.Equal(got, tc.want) {
+				t.Fatalf("server sent % x, want % x then close", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -115,14 +122,10 @@ func dialRaw(t *testing.T, addr string) net.Conn {
 }
 
 func TestSOCKS5AuthRejected(t *testing.T) {
-	d := &recordingDialer{}
-	addr := startProxy(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), d)
+	d := &harness.RecordingDialer{}
+	addr := proxytest.Serve(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), d)
 
-	cases := []struct {
-		name string
-		send []byte
-		want []byte
-	}{
+	cases := []rawCase{
 		// greeting offering username/password; then alice with bob's password
 		{"wrong password", []byte("\x05\x01\x02\x01\x05alice\x07builder"), []byte("\x05\x02\x01\x01")},
 		{"unknown user", []byte("\x05\x01\x02\x01\x03eve\x0awonderland"), []byte("\x05\x02\x01\x01")},
@@ -135,15 +138,7 @@ func TestSOCKS5AuthRejected(t *testing.T) {
 		// SOCKS4 has no password, so it is refused outright
 		{"socks4 with accounts", []byte("\x04\x01\x00\x50\x7f\x00\x00\x01"), []byte("\x00\x5b\x00\x00\x00\x00\x00\x00")},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := dialRaw(t, addr)
-			c.Write(tc.send)
-			if got := readAll(t, c); !bytes.Equal(got, tc.want) {
-				t.Fatalf("server sent % x, want % x then close", got, tc.want)
-			}
-		})
-	}
+	expectReplies(t, addr, cases)
 
 	t.Run("our client", func(t *testing.T) {
 		_, err := dialOurs(t, addr, "alice", "builder", "127.0.0.1:80")
@@ -160,19 +155,15 @@ func TestSOCKS5AuthRejected(t *testing.T) {
 			t.Fatal("x/net client got through with a wrong password")
 		}
 	})
-	if got := d.dials(); len(got) != 0 {
+	if got := d.Dials(); len(got) != 0 {
 		t.Fatalf("proxy dialed %q after failed authentication", got)
 	}
 }
 
 func TestSOCKS5Requests(t *testing.T) {
-	d := &recordingDialer{err: errors.New("must not dial")}
-	addr := startProxy(t, NewServer(ServerOptions{Logger: discardLogger()}), d)
-	cases := []struct {
-		name string
-		send []byte
-		want []byte
-	}{
+	d := &harness.RecordingDialer{Err: errors.New("must not dial")}
+	addr := proxytest.Serve(t, NewServer(ServerOptions{Logger: discardLogger()}), d)
+	cases := []rawCase{
 		{"bind", []byte("\x05\x01\x00\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50"), []byte("\x05\x00\x05\x07\x00\x01\x00\x00\x00\x00\x00\x00")},
 		{"udp associate", []byte("\x05\x01\x00\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00"), []byte("\x05\x00\x05\x07\x00\x01\x00\x00\x00\x00\x00\x00")},
 		{"unknown address type", []byte("\x05\x01\x00\x05\x01\x00\x09\x00"), []byte("\x05\x00\x05\x08\x00\x01\x00\x00\x00\x00\x00\x00")},
@@ -190,16 +181,8 @@ func TestSOCKS5Requests(t *testing.T) {
 		{"socks4 user id too long", append([]byte("\x04\x01\x00\x50\x7f\x00\x00\x01"), bytes.Repeat([]byte("u"), 256)...), nil},
 		{"no methods", []byte("\x05\x00"), []byte("\x05\xff")},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := dialRaw(t, addr)
-			c.Write(tc.send)
-			if got := readAll(t, c); !bytes.Equal(got, tc.want) {
-				t.Fatalf("server sent % x, want % x then close", got, tc.want)
-			}
-		})
-	}
-	if got := d.dials(); len(got) != 0 {
+	expectReplies(t, addr, cases)
+	if got := d.Dials(); len(got) != 0 {
 		t.Fatalf("proxy dialed %q for bad requests", got)
 	}
 }
@@ -224,7 +207,7 @@ func TestReplyCodes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := startProxy(t, NewServer(ServerOptions{Logger: discardLogger()}), &recordingDialer{err: tc.err})
+			addr := proxytest.Serve(t, NewServer(ServerOptions{Logger: discardLogger()}), &harness.RecordingDialer{Err: tc.err})
 			_, err := dialOurs(t, addr, "", "", "192.0.2.1:443")
 			var re *ReplyError
 			if !errors.As(err, &re) || re.Reply != tc.want {
@@ -243,7 +226,7 @@ func TestReplyCodes(t *testing.T) {
 		}
 		closed := ln.Addr().String()
 		ln.Close()
-		addr := startProxy(t, NewServer(ServerOptions{Logger: discardLogger()}), &recordingDialer{})
+		addr := proxytest.Serve(t, NewServer(ServerOptions{Logger: discardLogger()}), &harness.RecordingDialer{})
 		_, err = dialOurs(t, addr, "", "", closed)
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Fatalf("err = %v, want connection refused", err)
@@ -272,10 +255,10 @@ func connectRequest(address string) ([]byte, error) {
 // TestPipelined sends greeting, request and payload in one write, before any reply: the
 // server must read exactly its handshake and leave the payload for the relay.
 func TestPipelined(t *testing.T) {
-	up, down := randomBytes(t, 3000), randomBytes(t, 5000)
-	tg := startTarget(t, "tcp", len(up), down)
-	addr := startProxy(t, NewServer(ServerOptions{Logger: discardLogger()}), &recordingDialer{})
-	req, err := connectRequest(tg.addr)
+	up, down := harness.RandomBytes(3000), harness.RandomBytes(5000)
+	tg := harness.StartBytesTarget(t, "tcp", len(up), down)
+	addr := proxytest.Serve(t, NewServer(ServerOptions{Logger: discardLogger()}), &harness.RecordingDialer{})
+	req, err := connectRequest(tg.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,13 +278,13 @@ func TestPipelined(t *testing.T) {
 	if sha256.Sum256(got[12:]) != sha256.Sum256(down) {
 		t.Fatal("downstream payload differs")
 	}
-	if h := <-tg.got; h != sha256.Sum256(up) {
+	if h := <-tg.Got(); h != sha256.Sum256(up) {
 		t.Fatal("pipelined upstream payload differs at the target")
 	}
 }
 
 func TestSOCKS4(t *testing.T) {
-	up, down := randomBytes(t, 2000), randomBytes(t, 7000)
+	up, down := harness.RandomBytes(2000), harness.RandomBytes(7000)
 	for _, tc := range []struct {
 		name string
 		head func(port uint16) []byte
@@ -315,11 +298,11 @@ func TestSOCKS4(t *testing.T) {
 		}, "target.test"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tg := startTarget(t, "tcp", len(up), down)
-			ap, _ := netip.ParseAddrPort(tg.addr)
+			tg := harness.StartBytesTarget(t, "tcp", len(up), down)
+			ap, _ := netip.ParseAddrPort(tg.Addr())
 			dest := net.JoinHostPort(tc.want, strconv.Itoa(int(ap.Port())))
-			d := &recordingDialer{hosts: map[string]string{dest: tg.addr}}
-			addr := startProxy(t, NewServer(ServerOptions{Logger: discardLogger()}), d)
+			d := &harness.RecordingDialer{Hosts: map[string]string{dest: tg.Addr()}}
+			addr := proxytest.Serve(t, NewServer(ServerOptions{Logger: discardLogger()}), d)
 			c := dialRaw(t, addr)
 			c.Write(append(tc.head(ap.Port()), up...))
 			got := readAll(t, c)
@@ -329,17 +312,17 @@ func TestSOCKS4(t *testing.T) {
 			if sha256.Sum256(got[8:]) != sha256.Sum256(down) {
 				t.Fatal("downstream payload differs")
 			}
-			if h := <-tg.got; h != sha256.Sum256(up) {
+			if h := <-tg.Got(); h != sha256.Sum256(up) {
 				t.Fatal("upstream payload differs at the target")
 			}
-			if got := d.dials(); !slices.Equal(got, []string{dest}) {
+			if got := d.Dials(); !slices.Equal(got, []string{dest}) {
 				t.Fatalf("dialed %q, want [%q]", got, dest)
 			}
 		})
 	}
 
 	t.Run("refused", func(t *testing.T) {
-		addr := startProxy(t, NewServer(ServerOptions{Logger: discardLogger()}), &recordingDialer{err: syscall.ECONNREFUSED})
+		addr := proxytest.Serve(t, NewServer(ServerOptions{Logger: discardLogger()}), &harness.RecordingDialer{Err: syscall.ECONNREFUSED})
 		c := dialRaw(t, addr)
 		c.Write([]byte("\x04\x01\x00\x50\x7f\x00\x00\x01\x00"))
 		if got := readAll(t, c); !bytes.Equal(got, []byte("\x00\x5b\x00\x00\x00\x00\x00\x00")) {
@@ -351,27 +334,27 @@ func TestSOCKS4(t *testing.T) {
 // TestOneByteReads runs both ends of the handshake over connections that deliver one
 // byte per Read.
 func TestOneByteReads(t *testing.T) {
-	up, down := randomBytes(t, 1000), randomBytes(t, 1000)
-	tg := startTarget(t, "tcp", len(up)*2, down)
+	up, down := harness.RandomBytes(1000), harness.RandomBytes(1000)
+	tg := harness.StartBytesTarget(t, "tcp", len(up)*2, down)
 
 	// server side: every handshake byte arrives alone
 	in := NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()})
-	addr := startProxy(t, oneByteInbound{in}, &recordingDialer{})
+	addr := proxytest.Serve(t, oneByteInbound{in}, &harness.RecordingDialer{})
 	// client side: every reply byte arrives alone
-	c := NewClient("slow", addr, "alice", "wonderland", oneByteDialer{&net.Dialer{}})
-	conn, err := c.DialContext(context.Background(), "tcp", tg.addr)
+	c := NewClient("slow", addr, "alice", "wonderland", harness.OneByteDialer{Dialer: &net.Dialer{}})
+	conn, err := c.DialContext(context.Background(), "tcp", tg.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	// a payload larger than one byte at a time reaches the target intact
-	exchange(t, conn, tg, append(up, up...), down)
+	tg.Exchange(t, conn, append(up, up...), down)
 }
 
 type oneByteInbound struct{ in proxy.Inbound }
 
 func (o oneByteInbound) Handshake(ctx context.Context, conn net.Conn) (*proxy.Request, error) {
-	req, err := o.in.Handshake(ctx, oneByteConn{conn})
+	req, err := o.in.Handshake(ctx, harness.OneByteConn{Conn: conn})
 	if err != nil {
 		return nil, err
 	}
@@ -428,29 +411,22 @@ func TestClientErrors(t *testing.T) {
 // TestChain dials through two SOCKS hops: our client for hop 2 is dialed through our
 // client for hop 1, each reaching its own server.
 func TestChain(t *testing.T) {
-	up, down := randomBytes(t, 50<<10), randomBytes(t, 50<<10)
-	tg := startTarget(t, "tcp", len(up), down)
-	first := startProxy(t, NewServer(ServerOptions{Logger: discardLogger()}), &recordingDialer{})
-	second := startProxy(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), &recordingDialer{})
+	up, down := harness.RandomBytes(50<<10), harness.RandomBytes(50<<10)
+	tg := harness.StartBytesTarget(t, "tcp", len(up), down)
+	first := proxytest.Serve(t, NewServer(ServerOptions{Logger: discardLogger()}), &harness.RecordingDialer{})
+	second := proxytest.Serve(t, NewServer(ServerOptions{Accounts: testAccounts, Logger: discardLogger()}), &harness.RecordingDialer{})
 	hop1 := NewClient("hop1", first, "", "", &net.Dialer{})
 	hop2 := NewClient("hop2", second, "alice", "wonderland", hop1)
-	conn, err := hop2.DialContext(context.Background(), "tcp", tg.addr)
+	conn, err := hop2.DialContext(context.Background(), "tcp", tg.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	exchange(t, conn, tg, up, down)
+	tg.Exchange(t, conn, up, down)
 }
 
 func TestCurl(t *testing.T) {
-	const curl = "/usr/bin/curl"
-	requirePeer(t, curl)
-	up, down := randomBytes(t, 200<<10), randomBytes(t, 500<<10)
-	dir := t.TempDir()
-	upFile := filepath.Join(dir, "up")
-	if err := os.WriteFile(upFile, up, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	up, down := harness.RandomBytes(200<<10), harness.RandomBytes(500<<10)
 	for _, tc := range []struct {
 		name     string
 		accounts map[string]string
@@ -461,31 +437,16 @@ func TestCurl(t *testing.T) {
 		{"socks4a", nil, func(a string) string { return "socks4a://" + a }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tg := httpTarget(t, down)
-			_, port, _ := net.SplitHostPort(tg.addr)
+			tg := harness.StartHTTPTarget(t, down)
+			_, port, _ := net.SplitHostPort(tg.Addr())
 			dest := net.JoinHostPort("target.test", port)
-			d := &recordingDialer{hosts: map[string]string{dest: tg.addr}}
-			addr := startProxy(t, NewServer(ServerOptions{Accounts: tc.accounts, Logger: discardLogger()}), d)
-			downFile := filepath.Join(t.TempDir(), "down")
-			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, curl, "-sS", "--fail", "--noproxy", "",
-				"-x", tc.proxyURL(addr), "--data-binary", "@"+upFile, "-o", downFile,
-				"http://"+dest+"/upload").CombinedOutput()
-			if err != nil {
-				t.Fatalf("curl: %v\n%s", err, out)
-			}
-			got, err := os.ReadFile(downFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sha256.Sum256(got) != sha256.Sum256(down) {
-				t.Fatalf("curl received %d bytes that differ from the origin's %d", len(got), len(down))
-			}
-			if h := <-tg.got; h != sha256.Sum256(up) {
+			d := &harness.RecordingDialer{Hosts: map[string]string{dest: tg.Addr()}}
+			addr := proxytest.Serve(t, NewServer(ServerOptions{Accounts: tc.accounts, Logger: discardLogger()}), d)
+			harness.CurlUpload(t, tc.proxyURL(addr), "http://"+dest+"/upload", up, down)
+			if h := <-tg.Got(); h != sha256.Sum256(up) {
 				t.Fatal("origin received a different body")
 			}
-			if got := d.dials(); !slices.Equal(got, []string{dest}) {
+			if got := d.Dials(); !slices.Equal(got, []string{dest}) {
 				t.Fatalf("dialed %q, want [%q]", got, dest)
 			}
 		})

@@ -13,6 +13,11 @@
 // rather than being marked by a half-close: shadowsocks-libev closes both directions
 // when one side ends, and v2ray does not pass a FIN on, so neither end can wait for EOF.
 //
+// For the tests of protocol packages, which carry raw bytes rather than an Exchange
+// header, BytesTarget and StartHTTPTarget check payloads by sha256, and RecordingDialer,
+// OneByteDialer and ScriptConn stand in for the network; subpackage proxytest runs an
+// inbound under proxychain's server.
+//
 // The package imports nothing from Kubernetes or from proxychain itself, so it judges the
 // data plane from outside.
 package harness

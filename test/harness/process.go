@@ -88,6 +88,18 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// StartV2Ray runs v2ray (4.x, which takes its config as -config) with config, marshalled
+// as by WriteConfig (a json.RawMessage passes through), until the test ends, and waits
+// until 127.0.0.1:port accepts. The test is skipped or fails as RequirePeer says when
+// v2ray is missing.
+func StartV2Ray(t testing.TB, config any, port int) *Process {
+	t.Helper()
+	bin := RequirePeer(t, "v2ray")
+	p := StartProcess(t, bin, "-config", WriteConfig(t, config))
+	WaitListening(t, LoopbackAddr(port))
+	return p
+}
+
 // listenTimeout bounds WaitListening: peers start in well under a second.
 const listenTimeout = 10 * time.Second
 

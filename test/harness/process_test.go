@@ -2,6 +2,7 @@ package harness
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -77,5 +78,22 @@ func TestWriteConfig(t *testing.T) {
 	wantJSON, _ := json.Marshal(want)
 	if string(gotJSON) != string(wantJSON) {
 		t.Fatalf("config = %s, want %s", gotJSON, wantJSON)
+	}
+}
+
+func TestStartV2Ray(t *testing.T) {
+	tg := StartTarget(t)
+	port := FreePort(t)
+	StartV2Ray(t, json.RawMessage(fmt.Sprintf(`{
+  "log": {"loglevel": "warning"},
+  "inbounds": [{"listen": "127.0.0.1", "port": %d, "protocol": "socks", "settings": {"auth": "noauth"}}],
+  "outbounds": [{"protocol": "freedom"}]
+}`, port)), port)
+	conn, err := DialSOCKS5(LoopbackAddr(port), tg.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Exchange(conn, 50<<10, 70<<10); err != nil {
+		t.Fatal(err)
 	}
 }
