@@ -3,6 +3,7 @@ package e2e
 import (
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,9 +25,19 @@ const (
 	// server reads the request header and then a clean end of stream. It happens with
 	// an Xray server as well (Xray client -> Xray VMess inbound, no other hop: one batch
 	// of 50 in six failed), so it is Xray's; in batches of 10 it did not happen in 200
-	// connections. Every other client runs all 50 at once.
+	// connections. Every other client runs all 50 at once. On a loaded machine it still
+	// happens now and then, so an Xray client's exchange that got nothing back because
+	// its request carried nothing is retried once (xrayDroppedRequest); every other
+	// failure, and every other client, fails the test.
 	xrayClientAtOnce = 10
 )
+
+// xrayDroppedRequest reports whether err is the Xray client's dropped request: the
+// destination got the connection and a clean end of stream, so nothing came back.
+func xrayDroppedRequest(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "down stream ended after 0 of") &&
+		strings.HasSuffix(err.Error(), ": EOF")
+}
 
 // TestSeedWire runs the seed's configs on the seed's wire (Shadowsocks aes-256-cfb,
 // VMess alterId 64) with each side played by us and by the peers:
@@ -101,15 +112,23 @@ func proveChain(t *testing.T, socks string, tap *wiretap, atOnce int) {
 	if err := harness.Exchange(conn, bigExchange, bigExchange); err != nil {
 		t.Fatalf("one connection, %d MiB each way: %v", bigExchange>>20, err)
 	}
+	retries := 0
 	for range concurrentConns / atOnce {
-		if err := harness.ExchangeMany(atOnce, dial, smallExchange, smallExchange); err != nil {
+		err := harness.ExchangeMany(atOnce, dial, smallExchange, smallExchange)
+		if atOnce == xrayClientAtOnce && xrayDroppedRequest(err) {
+			t.Logf("Xray client dropped a request (its known fault, see xrayClientAtOnce); retrying the batch: %v", err)
+			retries += atOnce
+			err = harness.ExchangeMany(atOnce, dial, smallExchange, smallExchange)
+		}
+		if err != nil {
 			t.Fatalf("%d connections at once, %d KiB each way: %v", atOnce, smallExchange>>10, err)
 		}
 	}
 
 	remotes := append(mt.remoteAddrs(), tg.Remotes()...)
-	if want := 2 + concurrentConns; len(remotes) != want {
-		t.Errorf("the destinations saw %d connections, want %d", len(remotes), want)
+	// A retried batch's connections reached the destination twice at most.
+	if want := 2 + concurrentConns; len(remotes) < want || len(remotes) > want+retries {
+		t.Errorf("the destinations saw %d connections, want %d (+ up to %d retried)", len(remotes), want, retries)
 	}
 	for _, r := range remotes {
 		if host, _, _ := net.SplitHostPort(r.String()); host != exitIP {
