@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/proxychain/proxychain/internal/version"
 	"io"
 	"os"
 	"os/signal"
@@ -25,9 +26,6 @@ import (
 	"sort"
 	"syscall"
 )
-
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
 
 // command is one subcommand. Each parses its own flags from args.
 type command struct {
@@ -131,6 +129,6 @@ func versionCommand(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "proxychain %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(stdout, "proxychain %s %s %s/%s\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
 }

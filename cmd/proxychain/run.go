@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/proxychain/proxychain/internal/version"
 	"io"
 	"log/slog"
 	"net"
@@ -60,7 +61,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 
-	m := metrics.NewProxy(version)
+	m := metrics.NewProxy(version.Version)
 	var health metrics.Health
 	if *metricsAddr != "" {
 		ln, err := net.Listen("tcp", *metricsAddr)
@@ -87,7 +88,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		log.Warn("the config has no inbounds, so nothing will be accepted")
 	}
 	health.SetReady()
-	log.Info("proxychain running", "version", version, "config", strings.Join(paths, ","))
+	log.Info("proxychain running", "version", version.Version, "config", strings.Join(paths, ","))
 
 	watchDone := make(chan struct{})
 	go func() {
