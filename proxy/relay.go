@@ -71,9 +71,9 @@ type relay struct {
 }
 
 func (r *relay) copy(dst, src net.Conn, n *atomic.Int64) {
-	// The counting writer hides dst's ReadFrom; copyFrom keeps src's WriteTo, so a
-	// protocol reader can still hand over its decrypted records without an extra copy.
-	_, err := copyFrom(countingWriter{dst, n}, src)
+	// The counting writer hides dst's ReadFrom; Copy keeps src's WriteTo, so a protocol
+	// reader can still hand over its decrypted records without an extra copy.
+	_, err := Copy(countingWriter{dst, n}, src)
 	if err == nil {
 		CloseWrite(dst)
 		return
@@ -103,27 +103,56 @@ func (r *relay) checkIdle() {
 	})
 }
 
-// copyFrom copies src to w until EOF, holding a relay buffer only while bytes move.
-//
-// A protocol conn hands over its decoded records itself (WriteTo). A TCP conn is read
-// through a pooled buffer taken once data is waiting and returned when a read drains the
-// socket, so an idle relay holds no buffer. (Going through TCPConn.WriteTo instead would
-// allocate a fresh 32 KiB io.Copy buffer per direction and keep it while blocked.)
-func copyFrom(w io.Writer, src net.Conn) (int64, error) {
-	if tc, ok := src.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil {
-			return copyTCP(w, tc, rc)
+// ReadWaiter is a conn that can wait for input without taking any, so that a reader
+// need not hold a buffer while the peer is silent.
+type ReadWaiter interface {
+	// WaitReadable blocks until a Read would not block: data, EOF or an error is ready.
+	// It consumes no payload, and it honours the read deadline (a timeout is returned).
+	WaitReadable() error
+}
+
+// WaitReadable blocks until a Read on r would not block, where r can tell: a
+// *net.TCPConn is peeked at, a ReadWaiter asked. Any other reader returns nil at once,
+// and the Read that follows blocks as it always did.
+func WaitReadable(r io.Reader) error {
+	switch c := r.(type) {
+	case ReadWaiter:
+		return c.WaitReadable()
+	case *net.TCPConn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return nil // closed: the Read reports it
 		}
+		if err := waitReadable(rc); err != nil {
+			return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+		}
+	}
+	return nil
+}
+
+// Copy copies src to w until EOF, holding a buffer only while bytes move.
+//
+// A protocol conn hands over its decoded records itself (WriteTo). A TCP conn or a
+// ReadWaiter is read through a pooled buffer taken once data is waiting and returned when
+// a read drains the source, so an idle copy holds no buffer. (Going through
+// TCPConn.WriteTo instead would allocate a fresh 32 KiB io.Copy buffer and keep it while
+// blocked.)
+func Copy(w io.Writer, src io.Reader) (int64, error) {
+	if _, ok := src.(*net.TCPConn); ok {
+		return copyWaiting(w, src)
 	}
 	if wt, ok := src.(io.WriterTo); ok {
 		return wt.WriteTo(w)
+	}
+	if _, ok := src.(ReadWaiter); ok {
+		return copyWaiting(w, src)
 	}
 	buf := bufpool.Get()
 	defer bufpool.Put(buf)
 	return io.CopyBuffer(w, readerOnly{src}, *buf)
 }
 
-func copyTCP(w io.Writer, src *net.TCPConn, rc syscall.RawConn) (written int64, err error) {
+func copyWaiting(w io.Writer, src io.Reader) (written int64, err error) {
 	var buf *[]byte
 	defer func() {
 		if buf != nil {
@@ -132,8 +161,8 @@ func copyTCP(w io.Writer, src *net.TCPConn, rc syscall.RawConn) (written int64, 
 	}()
 	for {
 		if buf == nil {
-			if err := waitReadable(rc); err != nil {
-				return written, &net.OpError{Op: "read", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: err}
+			if err := WaitReadable(src); err != nil {
+				return written, err
 			}
 			buf = bufpool.Get()
 		}
@@ -155,7 +184,7 @@ func copyTCP(w io.Writer, src *net.TCPConn, rc syscall.RawConn) (written int64, 
 			return written, rerr
 		}
 		if nr < len(*buf) {
-			// The socket is drained: wait for the next burst without a buffer.
+			// The source is drained: wait for the next burst without a buffer.
 			bufpool.Put(buf)
 			buf = nil
 		}

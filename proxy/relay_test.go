@@ -7,13 +7,17 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/proxychain/proxychain/proxy/internal/bufpool"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -134,6 +138,7 @@ func TestIdleRelayHoldsNoBuffer(t *testing.T) {
 	}
 	var pairs []pair
 	before := snapshot()
+	buffersBefore := bufpool.Outstanding()
 	for range n {
 		app, target, done := relayed(t, 0)
 		pairs = append(pairs, pair{app, target, done})
@@ -146,15 +151,114 @@ func TestIdleRelayHoldsNoBuffer(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	perConn := (float64(snapshot()) - float64(before)) / n
+	held := bufpool.Outstanding() - buffersBefore
 	for _, p := range pairs {
 		p.app.Close()
 		p.target.Close()
 		<-p.done
 	}
 	t.Logf("heap per idle relayed connection: %.1f KiB", perConn/1024)
+	if held != 0 {
+		t.Errorf("%d idle relays hold %d pooled buffers, want 0", n, held)
+	}
 	// Sockets, the relay state and goroutine bookkeeping only: far below one buffer.
 	if perConn > 8<<10 {
 		t.Errorf("an idle relay costs %.1f KiB of heap, want under 8 KiB", perConn/1024)
+	}
+}
+
+// waitingConn hides a TCP conn's WriteTo and type, leaving Read and WaitReadable: the
+// shape of a protocol conn without a WriteTo of its own.
+type waitingConn struct {
+	net.Conn
+	waits *atomic.Int64
+}
+
+func (c waitingConn) CloseWrite() error { return CloseWrite(c.Conn) }
+
+func (c waitingConn) WaitReadable() error {
+	c.waits.Add(1)
+	return WaitReadable(c.Conn)
+}
+
+// TestRelayWaitsOnReadWaiter: a source that is neither TCP nor a WriterTo but can wait is
+// waited on before the relay takes a buffer, so an idle relay between such conns holds
+// none; bytes still arrive intact.
+func TestRelayWaitsOnReadWaiter(t *testing.T) {
+	app, client := tcpPair(t)
+	upstream, target := tcpPair(t)
+	defer app.Close()
+	defer target.Close()
+	var waits atomic.Int64
+	before := bufpool.Outstanding()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Relay(waitingConn{client, &waits}, waitingConn{upstream, &waits}, 0)
+		done <- err
+	}()
+	payload := make([]byte, 3<<20)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	go func() {
+		app.Write(payload)
+		app.CloseWrite()
+	}()
+	got, err := io.ReadAll(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(payload) {
+		t.Fatalf("%d of %d bytes arrived, hashes differ", len(got), len(payload))
+	}
+	// The upstream-to-client direction has seen nothing and waits; the other has ended.
+	if held := bufpool.Outstanding() - before; held != 0 {
+		t.Errorf("a relay waiting on an idle source holds %d pooled buffers, want 0", held)
+	}
+	if waits.Load() == 0 {
+		t.Error("Relay never called WaitReadable")
+	}
+	target.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWaitReadable: on TCP it reports data without taking it, a clean close, and a read
+// deadline as a timeout; readers that cannot wait return at once.
+func TestWaitReadable(t *testing.T) {
+	a, b := tcpPair(t)
+	defer a.Close()
+	defer b.Close()
+
+	b.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	err := WaitReadable(b)
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("WaitReadable past the deadline: %v, want a timeout", err)
+	}
+	b.SetReadDeadline(time.Time{})
+
+	a.Write([]byte("x"))
+	if err := WaitReadable(b); err != nil {
+		t.Fatalf("WaitReadable with data waiting: %v", err)
+	}
+	var p [2]byte
+	if n, err := b.Read(p[:]); n != 1 || p[0] != 'x' || err != nil {
+		t.Fatalf("Read after WaitReadable: %d %q %v, want the byte it did not take", n, p[:n], err)
+	}
+
+	a.CloseWrite()
+	if err := WaitReadable(b); err != nil {
+		t.Fatalf("WaitReadable at EOF: %v", err)
+	}
+	if _, err := b.Read(p[:]); err != io.EOF {
+		t.Fatalf("Read at EOF: %v", err)
+	}
+
+	if err := WaitReadable(bytes.NewReader(nil)); err != nil {
+		t.Fatalf("WaitReadable on a reader that cannot wait: %v", err)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/proxychain/proxychain/proxy"
-	"github.com/proxychain/proxychain/proxy/internal/bufpool"
 )
 
 // Proxy is the data plane's set of metrics. Outbound series are labelled by the
@@ -170,16 +169,14 @@ func (c *countedConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteTo lets a protocol conn hand over its decoded records without an extra copy.
+// WriteTo lets a protocol conn hand over its decoded records without an extra copy;
+// proxy.Copy also keeps a TCP conn from holding a copy buffer while it is idle.
 func (c *countedConn) WriteTo(w io.Writer) (int64, error) {
-	cw := countingWriter{w, c.stats.down}
-	if wt, ok := c.Conn.(io.WriterTo); ok {
-		return wt.WriteTo(cw)
-	}
-	buf := bufpool.Get()
-	defer bufpool.Put(buf)
-	return io.CopyBuffer(cw, readerOnly{c.Conn}, *buf)
+	return proxy.Copy(countingWriter{w, c.stats.down}, c.Conn)
 }
+
+// WaitReadable waits on the conn beneath, so a reader above holds no buffer meanwhile.
+func (c *countedConn) WaitReadable() error { return proxy.WaitReadable(c.Conn) }
 
 func (c *countedConn) CloseWrite() error { return proxy.CloseWrite(c.Conn) }
 
@@ -203,6 +200,3 @@ func (c countingWriter) Write(p []byte) (int, error) {
 	c.n.Add(uint64(n))
 	return n, err
 }
-
-// readerOnly hides everything but Read, so io.Copy does not call WriteTo again.
-type readerOnly struct{ io.Reader }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/internal/bufpool"
 )
 
@@ -107,6 +108,9 @@ func (e *aeadEncoder) encode(dst, p []byte) ([]byte, int) {
 
 // chunkReader decrypts a stream of [length chunk][payload chunk] pairs. Raw bytes are read
 // into a pooled buffer and decrypted in place; the plaintext is handed out from there.
+// The buffer is held only while it has bytes in it: with nothing left to deliver it goes
+// back to the pool, and the next one is taken once the source has input
+// (proxy.WaitReadable), so an idle connection holds none.
 //
 // Its state survives I/O errors: a read deadline may fire in the middle of a chunk and a
 // later Read resumes where it stopped. Authentication and framing errors are sticky.
@@ -120,6 +124,7 @@ type chunkReader struct {
 	buf    *[]byte
 	large  bool // buf came from largePool
 	r, w   int  // buf[r:w] holds raw bytes not yet decrypted
+	full   bool // the last read filled buf: more is likely waiting, so keep buf and read on
 	plain  []byte
 	next   int  // length of the coming payload chunk; -1 when a length chunk comes next
 	opened bool // a chunk has been opened; before that, a salt alone is a truncated stream
@@ -140,14 +145,21 @@ func (c *chunkReader) fail(err error) error {
 }
 
 // fill makes n raw bytes available at buf[r:] and returns them without consuming them.
-// The returned slice is valid until the next fill.
+// The returned slice is valid until the next fill. It is called only once c.plain is
+// delivered, so an empty buffer can go back to the pool before the wait for input.
 func (c *chunkReader) fill(n int) ([]byte, error) {
-	if c.buf == nil {
-		c.buf = bufpool.Get()
-	}
 	for c.w-c.r < n {
 		if c.r == c.w {
 			c.r, c.w = 0, 0
+			if !c.full {
+				c.putBuf()
+			}
+		}
+		if c.buf == nil {
+			if err := proxy.WaitReadable(c.src); err != nil {
+				return nil, err
+			}
+			c.buf = bufpool.Get()
 		}
 		b := *c.buf
 		switch {
@@ -162,7 +174,11 @@ func (c *chunkReader) fill(n int) ([]byte, error) {
 		}
 		m, err := c.src.Read(b[c.w:])
 		c.w += m
+		c.full = c.w == len(b)
 		if err != nil && c.w-c.r < n {
+			if c.r == c.w {
+				c.putBuf()
+			}
 			if err == io.EOF && c.w > c.r {
 				err = io.ErrUnexpectedEOF
 			}
@@ -325,6 +341,9 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 		c.plain = c.plain[m:]
 		n += m
 	}
+	if len(c.plain) == 0 && c.r == c.w && !c.full {
+		c.putBuf()
+	}
 	return n, nil
 }
 
@@ -350,6 +369,15 @@ func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+func (c *chunkReader) buffered() bool {
+	if len(c.plain) > 0 || c.r < c.w || c.err != nil {
+		return true
+	}
+	c.r, c.w = 0, 0
+	c.putBuf()
+	return false
 }
 
 func (c *chunkReader) release() {

@@ -116,6 +116,8 @@ func (n *nonceResetter) WriteTo(w io.Writer) (int64, error) {
 	return io.Copy(w, struct{ io.Reader }{n})
 }
 
+func (n *nonceResetter) buffered() bool { return n.cr.buffered() }
+
 func (n *nonceResetter) release() { n.cr.release() }
 
 // countingDiscard counts the writes it is given, standing in for the relay's socket.

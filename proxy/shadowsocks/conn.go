@@ -16,6 +16,10 @@ import (
 type decoder interface {
 	io.Reader
 	io.WriterTo
+	// buffered reports whether a Read would return without reading the conn beneath:
+	// it holds undelivered bytes or a sticky error. When it reports false it has let go
+	// of its buffers, because its caller is about to wait for input without them.
+	buffered() bool
 	// release returns pooled buffers. It is called with the read lock held, after Close.
 	release()
 }
@@ -94,6 +98,26 @@ func (c *conn) WriteTo(w io.Writer) (int64, error) {
 		return 0, net.ErrClosed
 	}
 	return c.dec.WriteTo(w)
+}
+
+// WaitReadable blocks until a Read would not block, holding no buffer while it waits:
+// if the decoder has nothing undelivered it lets its buffer go and waits on the conn
+// beneath (or returns at once if that conn cannot wait).
+func (c *conn) WaitReadable() error {
+	if err := c.sendHeader(); err != nil {
+		return err
+	}
+	c.rmu.Lock()
+	if c.closed.Load() {
+		c.unlockRead()
+		return net.ErrClosed
+	}
+	buffered := c.dec.buffered()
+	c.unlockRead()
+	if buffered {
+		return nil
+	}
+	return proxy.WaitReadable(c.Conn)
 }
 
 // sendHeader sends a client's request header, which the server needs before it answers

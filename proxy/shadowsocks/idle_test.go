@@ -1,7 +1,18 @@
 package shadowsocks
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"hash"
+	"io"
+	"os"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/proxy/internal/bufpool"
 )
 
 // TestIdleHoldsNoWriteBuffer: once a write is on the wire, the connection gives its
@@ -24,6 +35,137 @@ func TestIdleHoldsNoWriteBuffer(t *testing.T) {
 			if held {
 				t.Fatalf("after writing %d bytes the connection still holds its write buffer", len(p))
 			}
+		}
+	})
+}
+
+// hashSink hashes what it is given and reports on done once it has want bytes.
+type hashSink struct {
+	h    hash.Hash
+	n    int
+	want int
+	done chan struct{}
+}
+
+func newHashSink(want int) *hashSink {
+	return &hashSink{h: sha256.New(), want: want, done: make(chan struct{})}
+}
+
+func (s *hashSink) Write(p []byte) (int, error) {
+	s.h.Write(p)
+	if s.n < s.want && s.n+len(p) >= s.want {
+		defer close(s.done)
+	}
+	s.n += len(p)
+	return len(p), nil
+}
+
+// TestIdleHoldsNoReadBuffer: Shadowsocks in Shadowsocks over loopback TCP, both ends
+// copying out with WriteTo as the relay does. Once the bytes of both directions are
+// delivered, no layer holds a pooled read buffer while it waits for more: each decoder
+// lets go of its buffer and waits on the layer beneath without one (WaitReadable).
+// Before, each AEAD decoder kept a 20 KiB buffer for the life of the connection.
+//
+// The subtests run one at a time, for they count buffers taken from a global pool.
+func TestIdleHoldsNoReadBuffer(t *testing.T) {
+	for _, m := range Methods() {
+		t.Run(m, func(t *testing.T) { testIdleHoldsNoReadBuffer(t, mustCipher(t, m)) })
+	}
+}
+
+func testIdleHoldsNoReadBuffer(t *testing.T, ciph *Cipher) {
+	before := bufpool.Outstanding()
+	a, b, err := tcpPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	innerClient, innerServer, err := wrapPair(t, ciph, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, server, err := wrapPair(t, ciph, innerClient, innerServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, down := pattern(50000, 3), pattern(30000, 4)
+	upSink, downSink := newHashSink(len(up)), newHashSink(len(down))
+	var wg sync.WaitGroup
+	wg.Go(func() { io.Copy(upSink, server) })
+	wg.Go(func() { io.Copy(downSink, client) })
+	defer wg.Wait()
+	defer client.Close()
+	defer server.Close()
+
+	if _, err := client.Write(up); err != nil {
+		t.Fatal(err)
+	}
+	<-upSink.done
+	if _, err := server.Write(down); err != nil {
+		t.Fatal(err)
+	}
+	<-downSink.done
+	if got, want := upSink.h.Sum(nil), sum(up); !bytes.Equal(got, want[:]) {
+		t.Fatal("up: hashes differ")
+	}
+	if got, want := downSink.h.Sum(nil), sum(down); !bytes.Equal(got, want[:]) {
+		t.Fatal("down: hashes differ")
+	}
+	// The copies go back to waiting right after their last Write.
+	held := bufpool.Outstanding() - before
+	for deadline := time.Now().Add(2 * time.Second); held > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		held = bufpool.Outstanding() - before
+	}
+	// Below 0 only if a connection of an earlier test gave one back meanwhile.
+	if held > 0 {
+		t.Fatalf("two idle layers, both ends, hold %d pooled read buffers, want 0", held)
+	}
+}
+
+// TestWaitReadable: WaitReadable honours the read deadline, reports data without taking
+// it, and sends a client's pending header first (the server answers nothing without it).
+func TestWaitReadable(t *testing.T) {
+	forEachMethod(t, func(t *testing.T, ciph *Cipher) {
+		a, b, err := tcpPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, server, err := wrapPair(t, ciph, a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		defer server.Close()
+		w := client.(proxy.ReadWaiter)
+
+		client.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if err := w.WaitReadable(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("WaitReadable past the deadline: %v, want a timeout", err)
+		}
+		client.SetReadDeadline(time.Time{})
+
+		if _, err := server.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WaitReadable(); err != nil {
+			t.Fatalf("WaitReadable with a record waiting: %v", err)
+		}
+		p := make([]byte, 3)
+		if _, err := io.ReadFull(client, p); err != nil || string(p) != "hel" {
+			t.Fatalf("Read: %q %v", p, err)
+		}
+		// Two bytes are still buffered: no wait.
+		client.SetReadDeadline(time.Now().Add(-time.Second))
+		if err := w.WaitReadable(); ciph.family == familyAEAD || ciph.family == family2022 {
+			if err != nil {
+				t.Fatalf("WaitReadable with bytes buffered: %v", err)
+			}
+			client.SetReadDeadline(time.Time{})
+			if _, err := io.ReadFull(client, p[:2]); err != nil || string(p[:2]) != "lo" {
+				t.Fatalf("Read: %q %v", p[:2], err)
+			}
+		} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("WaitReadable of an unbuffered decoder past the deadline: %v, want a timeout", err)
 		}
 	})
 }

@@ -187,10 +187,15 @@ func (s *Server) handshake2022(raw net.Conn) (dest string, c *conn, err error) {
 		}
 	}()
 	// SIP022 3.1.3: the salt and fixed header are processed from exactly one read, so a
-	// prober trickling bytes meets the same behaviour whatever it sends.
+	// prober trickling bytes meets the same behaviour whatever it sends. The wait takes
+	// nothing, so a silent peer does not hold a buffer.
+	if err := proxy.WaitReadable(raw); err != nil {
+		return "", nil, err
+	}
 	dec.buf = bufpool.Get()
 	n, err := raw.Read(*dec.buf)
 	dec.w = n
+	dec.full = n == len(*dec.buf)
 	if need := ciph.saltLen + fixedHeaderLen + tagLen; n < need {
 		if err == nil {
 			err = fmt.Errorf("%w: first read has %d bytes, want %d", ErrHeader, n, need)

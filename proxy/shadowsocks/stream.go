@@ -4,7 +4,7 @@ import (
 	"crypto/cipher"
 	"io"
 
-	"github.com/proxychain/proxychain/proxy/internal/bufpool"
+	"github.com/proxychain/proxychain/proxy"
 )
 
 // streamEncoder writes a stream-cipher stream: the IV, then every byte XORed with the
@@ -40,7 +40,6 @@ type streamReader struct {
 	iv        []byte // the client side collects the server's IV here before the first byte
 	ivRead    int
 	newStream func(iv []byte) (cipher.Stream, error)
-	buf       *[]byte // WriteTo only
 	err       error
 }
 
@@ -79,34 +78,25 @@ func (s *streamReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo copies through a pooled buffer taken only while input is waiting.
 func (s *streamReader) WriteTo(w io.Writer) (int64, error) {
-	if s.buf == nil {
-		s.buf = bufpool.Get()
-	}
-	var total int64
-	for {
-		n, rerr := s.Read(*s.buf)
-		if n > 0 {
-			m, err := w.Write((*s.buf)[:n])
-			total += int64(m)
-			if err != nil {
-				return total, err
-			}
-		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, rerr
-		}
-	}
+	return proxy.Copy(w, waitingStream{s})
 }
 
-func (s *streamReader) release() {
-	if s.buf != nil {
-		bufpool.Put(s.buf)
-		s.buf = nil
+func (s *streamReader) buffered() bool { return s.err != nil }
+
+func (s *streamReader) release() {}
+
+// waitingStream is a streamReader without its WriteTo, for proxy.Copy.
+type waitingStream struct{ s *streamReader }
+
+func (w waitingStream) Read(p []byte) (int, error) { return w.s.Read(p) }
+
+func (w waitingStream) WaitReadable() error {
+	if w.s.buffered() {
+		return nil
 	}
+	return proxy.WaitReadable(w.s.src)
 }
 
 // plainEncoder is the "none" method: the client's address, then the payload as is.
@@ -130,6 +120,8 @@ type plainReader struct {
 
 func (r plainReader) Read(p []byte) (int, error) { return r.src.Read(p) }
 
-func (r plainReader) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, r.src) }
+func (r plainReader) WriteTo(w io.Writer) (int64, error) { return proxy.Copy(w, r.src) }
+
+func (plainReader) buffered() bool { return false }
 
 func (plainReader) release() {}

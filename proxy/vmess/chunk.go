@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/internal/bufpool"
 )
 
@@ -265,11 +266,18 @@ func (m *maskStream) next() uint16 {
 // take; afterwards Read and WriteTo deliver the body. It keeps partial input across calls,
 // so a read that times out loses nothing and can be retried. A failed authentication is
 // final.
+//
+// The input buffer is held only while it has bytes in it: with nothing left to deliver it
+// goes back to the pool, and the next one is taken once the source has input
+// (proxy.WaitReadable), so an idle connection holds none.
 type chunkReader struct {
 	r          io.Reader
-	pooled     *[]byte
+	pooled     *[]byte // buf's pool entry, or nil
+	large      bool    // pooled came from largePool
 	buf        []byte
-	start, end int // unread input is buf[start:end]
+	start, end int  // unread input is buf[start:end]
+	full       bool // the last read filled buf: more is likely waiting, so keep buf and read on
+	closed     bool
 
 	f       *framer // nil until the body starts; stays nil for a raw body
 	body    bool
@@ -279,9 +287,11 @@ type chunkReader struct {
 	err     error  // sticky: failed authentication or end of stream
 }
 
+// largePool holds buffers for peers whose chunks outgrow bufpool.Size.
+var largePool = sync.Pool{New: func() any { b := make([]byte, maxChunkSize); return &b }}
+
 func newChunkReader(r io.Reader) *chunkReader {
-	p := bufpool.Get()
-	return &chunkReader{r: r, pooled: p, buf: *p, size: -1}
+	return &chunkReader{r: r, size: -1}
 }
 
 // startBody switches from header to body decoding with framing f (nil: raw bytes).
@@ -290,13 +300,35 @@ func (r *chunkReader) startBody(f *framer) {
 	r.body = true
 }
 
-func (r *chunkReader) release() {
+// putBuf returns the input buffer to its pool.
+func (r *chunkReader) putBuf() {
 	if r.pooled != nil {
-		bufpool.Put(r.pooled)
-		r.pooled = nil
+		if r.large {
+			largePool.Put(r.pooled)
+		} else {
+			bufpool.Put(r.pooled)
+		}
 	}
-	r.buf = nil
+	r.pooled, r.large, r.buf = nil, false, nil
+	r.start, r.end = 0, 0
+}
+
+// buffered reports whether a Read would return without reading the conn beneath: it
+// holds undelivered bytes or a sticky error. When it reports false it has let go of its
+// buffer, because its caller is about to wait for input without it.
+func (r *chunkReader) buffered() bool {
+	if len(r.payload) > 0 || r.start < r.end || r.err != nil {
+		return true
+	}
 	r.payload = nil
+	r.putBuf()
+	return false
+}
+
+func (r *chunkReader) release() {
+	r.putBuf()
+	r.payload = nil
+	r.closed = true
 	if r.err == nil {
 		r.err = errReaderClosed
 	}
@@ -316,10 +348,23 @@ func (r *chunkReader) take(n int) ([]byte, error) {
 	return b, nil
 }
 
-// fill reads more input, making room for n bytes from start.
+// fill reads more input, making room for n bytes from start. It is called only once the
+// payload is delivered, so an empty buffer can go back to the pool before the wait for
+// input.
 func (r *chunkReader) fill(n int) error {
-	if r.buf == nil {
+	if r.closed {
 		return r.err
+	}
+	if r.start == r.end && !r.full {
+		r.payload = nil
+		r.putBuf()
+	}
+	if r.buf == nil {
+		if err := proxy.WaitReadable(r.r); err != nil {
+			return err
+		}
+		r.pooled = bufpool.Get()
+		r.buf = *r.pooled
 	}
 	if r.start == r.end {
 		r.start, r.end = 0, 0
@@ -328,14 +373,10 @@ func (r *chunkReader) fill(n int) error {
 	case n > len(r.buf):
 		// Only a peer sending chunks over bufpool.Size gets here; the size field bounds
 		// n by maxChunkSize.
-		nb := make([]byte, maxChunkSize)
-		r.end = copy(nb, r.buf[r.start:r.end])
-		r.start = 0
-		if r.pooled != nil {
-			bufpool.Put(r.pooled)
-			r.pooled = nil
-		}
-		r.buf = nb
+		nb := largePool.Get().(*[]byte)
+		end := copy(*nb, r.buf[r.start:r.end])
+		r.putBuf()
+		r.pooled, r.large, r.buf, r.end = nb, true, *nb, end
 	case r.start > 0 && (len(r.buf)-r.start < n || len(r.buf)-r.end < len(r.buf)/2):
 		// Move the unread part to the front also when n would fit, so that reads stay
 		// large: a read(2) costs more than copying the part of a chunk.
@@ -345,10 +386,14 @@ func (r *chunkReader) fill(n int) error {
 	for tries := 0; tries < 100; tries++ {
 		m, err := r.r.Read(r.buf[r.end:])
 		r.end += m
+		r.full = r.end == len(r.buf)
 		if m > 0 {
 			return nil
 		}
 		if err != nil {
+			if r.start == r.end {
+				r.putBuf()
+			}
 			if err == io.EOF && r.end > r.start {
 				return io.ErrUnexpectedEOF
 			}
@@ -457,6 +502,10 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		r.payload = r.payload[m:]
 		n += m
 	}
+	if len(r.payload) == 0 && r.start == r.end && !r.full {
+		r.payload = nil
+		r.putBuf()
+	}
 	return n, nil
 }
 
@@ -466,9 +515,10 @@ func (r *chunkReader) readRaw(p []byte) (int, error) {
 		r.start += n
 		return n, nil
 	}
-	if r.buf == nil {
+	if r.closed {
 		return 0, r.err
 	}
+	r.putBuf() // nothing buffered: read straight into p
 	return r.r.Read(p)
 }
 
@@ -486,10 +536,11 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 				return total, err
 			}
 		}
-		if r.buf == nil {
+		if r.closed {
 			return total, r.err
 		}
-		n, err := io.Copy(w, r.r)
+		r.putBuf()
+		n, err := proxy.Copy(w, r.r)
 		return total + n, err
 	}
 	for {

@@ -55,6 +55,23 @@ func (c *conn) WriteTo(w io.Writer) (int64, error) {
 	return c.r.WriteTo(w)
 }
 
+// WaitReadable blocks until a Read would not block, holding no buffer while it waits:
+// if the reader has nothing undelivered it lets its buffer go and waits on the conn
+// beneath (or returns at once if that conn cannot wait).
+func (c *conn) WaitReadable() error {
+	c.rmu.Lock()
+	if c.r == nil {
+		c.rmu.Unlock()
+		return net.ErrClosed
+	}
+	buffered := c.r.buffered()
+	c.rmu.Unlock()
+	if buffered {
+		return nil
+	}
+	return proxy.WaitReadable(c.Conn)
+}
+
 func (c *conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
