@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
-	"hash"
+	"github.com/proxychain/proxychain/test/harness/proxytest"
 	"io"
 	"log/slog"
 	"net"
@@ -200,8 +198,8 @@ func TestRunReloads(t *testing.T) {
 	waitReady(t, metricsAddr)
 
 	via := socks.NewClient("app", fmt.Sprintf("127.0.0.1:%d", port), "", "", &net.Dialer{})
-	old := openStream(t, via, echo)
-	old.part(t, 64<<10)
+	old := proxytest.OpenEchoStream(t, via, echo)
+	old.Part(t, 64<<10)
 	if hop1.Value() != 1 || hop2.Value() != 0 {
 		t.Fatalf("before the change: hop1 %d, hop2 %d connections", hop1.Value(), hop2.Value())
 	}
@@ -215,8 +213,8 @@ func TestRunReloads(t *testing.T) {
 	if hop1.Value() != 1 || hop2.Value() != 3 {
 		t.Fatalf("after the change: hop1 %d, hop2 %d connections; want 1 and 3", hop1.Value(), hop2.Value())
 	}
-	old.part(t, 256<<10)
-	old.finish(t)
+	old.Part(t, 256<<10)
+	old.Finish(t)
 
 	t.Log("invalid change: refused, counted, the running config stays")
 	conf.update(t, map[string]string{"config.json": `{"outbounds": [{"protocol": "socks",}`})
@@ -268,65 +266,12 @@ func waitReady(t *testing.T, addr string) {
 	}
 }
 
-// stream is a connection to the echo server that sends random bytes in parts and checks
-// that every byte comes back in order.
-type stream struct {
-	conn         net.Conn
-	sent, echoed hash.Hash
-}
-
-func openStream(t *testing.T, d proxy.Dialer, echo string) *stream {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", echo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &stream{conn: c, sent: sha256.New(), echoed: sha256.New()}
-}
-
-// part sends n random bytes and reads the n echoed bytes back.
-func (s *stream) part(t *testing.T, n int) {
-	t.Helper()
-	buf := make([]byte, n)
-	rand.Read(buf)
-	s.sent.Write(buf)
-	s.conn.SetDeadline(time.Now().Add(10 * time.Second))
-	errc := make(chan error, 1)
-	go func() { _, err := s.conn.Write(buf); errc <- err }()
-	got := make([]byte, n)
-	if _, err := io.ReadFull(s.conn, got); err != nil {
-		t.Fatalf("stream read: %v", err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("stream write: %v", err)
-	}
-	s.echoed.Write(got)
-}
-
-// finish half-closes and checks that nothing more comes back and the hashes agree.
-func (s *stream) finish(t *testing.T) {
-	t.Helper()
-	if err := proxy.CloseWrite(s.conn); err != nil {
-		t.Fatal(err)
-	}
-	rest, err := io.ReadAll(s.conn)
-	if err != nil || len(rest) > 0 {
-		t.Fatalf("after half-close: %d more bytes, err %v", len(rest), err)
-	}
-	if !bytes.Equal(s.sent.Sum(nil), s.echoed.Sum(nil)) {
-		t.Fatal("the stream's echoed bytes differ from what was sent")
-	}
-}
-
 func roundTripVia(t *testing.T, d proxy.Dialer, echo string, size int) {
 	t.Helper()
-	s := openStream(t, d, echo)
-	s.part(t, size)
-	s.finish(t)
-	s.conn.Close()
+	s := proxytest.OpenEchoStream(t, d, echo)
+	s.Part(t, size)
+	s.Finish(t)
+	s.Conn().Close()
 }
 
 func TestFingerprintFollowsSecretFiles(t *testing.T) {

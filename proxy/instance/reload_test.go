@@ -3,18 +3,14 @@ package instance
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
+	"github.com/proxychain/proxychain/test/harness/proxytest"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/metrics"
 	"github.com/proxychain/proxychain/proxy/socks"
@@ -79,59 +75,6 @@ func clientVia(listenPort, hopPort int) string {
 	}`, listenPort, hopPort)
 }
 
-// stream is a connection to the echo server that sends random bytes in parts and checks
-// that every byte comes back in order.
-type stream struct {
-	conn         net.Conn
-	sent, echoed hash.Hash
-}
-
-func openStream(t *testing.T, d proxy.Dialer, echo string) *stream {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", echo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &stream{conn: c, sent: sha256.New(), echoed: sha256.New()}
-}
-
-// part sends n random bytes and reads the n echoed bytes back.
-func (s *stream) part(t *testing.T, n int) {
-	t.Helper()
-	buf := make([]byte, n)
-	rand.Read(buf)
-	s.sent.Write(buf)
-	s.conn.SetDeadline(time.Now().Add(10 * time.Second))
-	errc := make(chan error, 1)
-	go func() { _, err := s.conn.Write(buf); errc <- err }()
-	got := make([]byte, n)
-	if _, err := io.ReadFull(s.conn, got); err != nil {
-		t.Fatalf("stream read: %v", err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("stream write: %v", err)
-	}
-	s.echoed.Write(got)
-}
-
-// finish half-closes and checks that nothing more comes back and the hashes agree.
-func (s *stream) finish(t *testing.T) {
-	t.Helper()
-	if err := proxy.CloseWrite(s.conn); err != nil {
-		t.Fatal(err)
-	}
-	rest, err := io.ReadAll(s.conn)
-	if err != nil || len(rest) > 0 {
-		t.Fatalf("after half-close: %d more bytes, err %v", len(rest), err)
-	}
-	if !bytes.Equal(s.sent.Sum(nil), s.echoed.Sum(nil)) {
-		t.Fatal("the stream's echoed bytes differ from what was sent")
-	}
-}
-
 // TestReloadAppliesToNewConnections opens a stream through hop1, reloads the client to
 // use hop2, and checks that new connections take hop2 while the old stream keeps
 // flowing through hop1 with every byte intact.
@@ -143,8 +86,8 @@ func TestReloadAppliesToNewConnections(t *testing.T) {
 	addr := client.Addr("in").String()
 	via := socks.NewClient("t", addr, "", "", &net.Dialer{})
 
-	old := openStream(t, via, echo)
-	old.part(t, 64<<10)
+	old := proxytest.OpenEchoStream(t, via, echo)
+	old.Part(t, 64<<10)
 	if hop1.Value() != 1 || hop2.Value() != 0 {
 		t.Fatalf("before reload: hop1 %d hop2 %d connections", hop1.Value(), hop2.Value())
 	}
@@ -164,8 +107,8 @@ func TestReloadAppliesToNewConnections(t *testing.T) {
 	if !strings.Contains(client.Describe()[0], fmt.Sprintf("127.0.0.1:%d", p2)) {
 		t.Errorf("Describe still shows the old chain: %q", client.Describe())
 	}
-	old.part(t, 128<<10)
-	old.finish(t)
+	old.Part(t, 128<<10)
+	old.Finish(t)
 }
 
 // TestReloadRefusesBadConfig checks that a config that does not build changes nothing.
@@ -198,8 +141,8 @@ func TestReloadMovesInbound(t *testing.T) {
 	}
 	client := buildOpts(t, clientVia(1, p1), Options{Listen: failPort3})
 	oldAddr := client.Addr("in").String()
-	old := openStream(t, socks.NewClient("t", oldAddr, "", "", &net.Dialer{}), echo)
-	old.part(t, 1000)
+	old := proxytest.OpenEchoStream(t, socks.NewClient("t", oldAddr, "", "", &net.Dialer{}), echo)
+	old.Part(t, 1000)
 
 	// Moving to a port that cannot be bound changes nothing.
 	if err := client.Reload(context.Background(), parse(t, clientVia(3, p1))); err == nil ||
@@ -222,8 +165,8 @@ func TestReloadMovesInbound(t *testing.T) {
 		c.Close()
 		t.Error("the old address still accepts")
 	}
-	old.part(t, 50000)
-	old.finish(t)
+	old.Part(t, 50000)
+	old.Finish(t)
 }
 
 // TestShutdownCutsRetiredConnections checks that a stream left on an inbound a reload
@@ -238,8 +181,8 @@ func TestShutdownCutsRetiredConnections(t *testing.T) {
 	if err := in.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	old := openStream(t, socks.NewClient("t", in.Addr("in").String(), "", "", &net.Dialer{}), echo)
-	old.part(t, 100)
+	old := proxytest.OpenEchoStream(t, socks.NewClient("t", in.Addr("in").String(), "", "", &net.Dialer{}), echo)
+	old.Part(t, 100)
 	if err := in.Reload(context.Background(), parse(t, clientVia(2, p1))); err != nil {
 		t.Fatal(err)
 	}
@@ -248,8 +191,8 @@ func TestShutdownCutsRetiredConnections(t *testing.T) {
 	if err := in.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown = %v, want deadline exceeded", err)
 	}
-	old.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := old.conn.Read(make([]byte, 1)); err == nil {
+	old.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := old.Conn().Read(make([]byte, 1)); err == nil {
 		t.Error("the retired stream is still open after Shutdown")
 	}
 	if err := in.Reload(context.Background(), parse(t, clientVia(2, p1))); !errors.Is(err, ErrStopped) {
