@@ -164,9 +164,9 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// Shutdown stops accepting, lets open connections finish until ctx is done, then closes
-// whatever remains. It returns ctx's error if it had to cut connections.
-func (s *Server) Shutdown(ctx context.Context) error {
+// StopAccepting closes the listener at once, so its address refuses new connections by
+// the time it returns; open connections carry on until Shutdown drains them.
+func (s *Server) StopAccepting() {
 	s.mu.Lock()
 	s.closing = true
 	ln := s.listener
@@ -174,6 +174,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if ln != nil {
 		ln.Close()
 	}
+}
+
+// Shutdown stops accepting, lets open connections finish until ctx is done, then closes
+// whatever remains. It returns ctx's error if it had to cut connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.StopAccepting()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -382,6 +382,8 @@ func (in *Instance) Reload(ctx context.Context, cfg *config.Config) error {
 // drain does; in.mu is held.
 func (in *Instance) retire(l *listener) {
 	in.log.Info("inbound closed by reload; its connections drain", "inbound", l.current.Load().tag, "address", l.address)
+	// Refuse new connections before Reload returns; only the drain runs on.
+	l.server.StopAccepting()
 	in.serving.Add(1)
 	go func() {
 		defer in.serving.Done()
