@@ -34,6 +34,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // payloadSize is what the target serves: big enough that a broken layer shows up in the
@@ -59,7 +61,7 @@ func run(standalone, keep bool) error {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 
-	root, err := repoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -257,23 +259,6 @@ func (t *target) check(path string, body []byte, elapsed time.Duration, exit *ne
 	}
 	fmt.Printf("    seen by the target from %s: %s, the last hop, not the client\n\n", exit.IP, exitTag)
 	return nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // freePort asks the kernel for a port on ip that is free right now.

@@ -17,6 +17,8 @@ import (
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/instance"
 	"github.com/proxychain/proxychain/proxy/metrics"
+
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // The benchmarks run our client in-process (a SOCKS inbound and the scenario's chain,
@@ -74,7 +76,7 @@ func startInProcessClient(b *testing.B, sc scenario) func() (net.Conn, error) {
 			b.Skipf("PEER MISSING: %s (%v); run hack/install-peers.sh", h.impl, err)
 		}
 	}
-	root, err := repoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -39,6 +39,8 @@ import (
 	"time"
 
 	"golang.org/x/net/proxy"
+
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 var (
@@ -51,7 +53,7 @@ var (
 
 func main() {
 	flag.Parse()
-	root, err := repoRoot()
+	root, err := harness.RepoRoot()
 	check(err)
 	env := &environment{root: root}
 	env.work, err = os.MkdirTemp("", "proxychain-bench-")
@@ -724,23 +726,6 @@ func machine() string {
 func cpus() int {
 	b, _ := os.ReadFile("/proc/cpuinfo")
 	return strings.Count(string(b), "processor\t:")
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("bench: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func check(err error) {
