@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"github.com/proxychain/proxychain/test/harness/proxytest"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,8 @@ import (
 	"github.com/proxychain/proxychain/proxy/instance"
 	"github.com/proxychain/proxychain/proxy/metrics"
 	"github.com/proxychain/proxychain/proxy/socks"
+
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // volume imitates how kubelet publishes a ConfigMap or Secret: the files live in a
@@ -68,24 +68,6 @@ func (v *volume) update(t *testing.T, files map[string]string) {
 }
 
 func (v *volume) path(name string) string { return filepath.Join(v.dir, name) }
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // socksHops runs two SOCKS hop servers that each want their own password, and counts
 // the connections each accepts.
@@ -176,7 +158,7 @@ func TestRunReloads(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	go func() {
 		done <- realMain(ctx, []string{"run", "-c", conf.path("config.json"), "-reload-interval", "50ms",
 			"-metrics-addr", metricsAddr, "-drain", "2s"}, io.Discard, &logs)

@@ -16,7 +16,7 @@ import (
 // Process is a peer started by StartProcess. It is killed when the test ends.
 type Process struct {
 	cmd    *exec.Cmd
-	output lockedBuffer
+	output SyncBuffer
 	done   chan struct{}
 	err    error // set before done is closed
 }
@@ -71,18 +71,19 @@ func (p *Process) Exited() (bool, error) {
 	}
 }
 
-type lockedBuffer struct {
+// SyncBuffer is a bytes.Buffer that a process, a logger and a test may share.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

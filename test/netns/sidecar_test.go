@@ -2,7 +2,6 @@ package netns_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"github.com/proxychain/proxychain/test/netns"
+
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // The hops' addresses on the host. Each hop also sends from its own address, so the
@@ -116,25 +117,8 @@ func must(t *testing.T, err error) {
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	output syncBuffer
+	output harness.SyncBuffer
 	done   chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func start(t *testing.T, name string, cmd *exec.Cmd) *process {
