@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
-	"go.uber.org/goleak"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,10 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/proxychain/proxychain/controllers"
+	"github.com/proxychain/proxychain/internal/testenv"
 )
-
-// k8sVersion is the control plane the suite runs against, built by hack/build-tools.sh.
-const k8sVersion = "1.37.2"
 
 var (
 	// testSidecar is what the suite's pod injector adds.
@@ -49,33 +46,15 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := runSuite(m)
-	// The manager and the control plane are stopped by now: whatever goroutine is left
-	// was leaked by our code, not parked by a dependency for the life of the process.
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-			// client-go's event broadcaster can leave its watch filter blocked on a send
-			// after shutdown; it is not ours to stop.
-			goleak.IgnoreTopFunction("k8s.io/apimachinery/pkg/watch.(*filteredWatch).loop"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "controllers: leaked goroutines:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testenv.LeakCheck("controllers", runSuite(m)))
 }
 
 func runSuite(m *testing.M) int {
-	assets := envtestAssets()
+	assets := testenv.Assets()
 	if assets == "" {
-		msg := fmt.Sprintf("envtest binaries (kube-apiserver, etcd %s) not found: set KUBEBUILDER_ASSETS or run hack/build-tools.sh", k8sVersion)
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "FAIL: "+msg)
+		if skipReason = testenv.Missing("the operator's envtest suite"); skipReason == "" {
 			return 1
 		}
-		fmt.Fprintln(os.Stderr, "\n!!! SKIPPING the operator's envtest suite: "+msg+" !!!\n")
-		skipReason = msg
 		return m.Run()
 	}
 
@@ -146,28 +125,6 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// envtestAssets finds the control plane binaries: KUBEBUILDER_ASSETS, else bin/k8s.
-func envtestAssets() string {
-	dirs := []string{os.Getenv("KUBEBUILDER_ASSETS"),
-		filepath.Join("..", "bin", "k8s", k8sVersion+"-linux-amd64")}
-	for _, dir := range dirs {
-		if dir == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(dir, "etcd")); err != nil {
-			continue
-		}
-		abs, err := filepath.Abs(dir)
-		if err == nil {
-			return abs
-		}
-	}
-	return ""
 }
 
 func waitForWebhook(addr string) error {

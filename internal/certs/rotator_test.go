@@ -5,13 +5,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"go.uber.org/goleak"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/proxychain/proxychain/internal/testenv"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,9 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
-// k8sVersion is the control plane the test runs against, built by hack/build-tools.sh.
-const k8sVersion = "1.37.2"
-
 var (
 	k8sClient  client.Client
 	skipReason string
@@ -33,32 +30,15 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := runSuite(m)
-	// Everything the suite started is stopped by now; a goroutine left over is a leak.
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-			// client-go's event broadcaster can leave its watch filter blocked on a send
-			// after shutdown; it is not ours to stop.
-			goleak.IgnoreTopFunction("k8s.io/apimachinery/pkg/watch.(*filteredWatch).loop"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "certs: leaked goroutines:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testenv.LeakCheck("certs", runSuite(m)))
 }
 
 func runSuite(m *testing.M) int {
-	assets := envtestAssets()
+	assets := testenv.Assets()
 	if assets == "" {
-		msg := fmt.Sprintf("envtest binaries (kube-apiserver, etcd %s) not found: set KUBEBUILDER_ASSETS or run hack/build-tools.sh", k8sVersion)
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "FAIL: "+msg)
+		if skipReason = testenv.Missing("the certificate envtest"); skipReason == "" {
 			return 1
 		}
-		fmt.Fprintln(os.Stderr, "\n!!! SKIPPING the certificate envtest: "+msg+" !!!\n")
-		skipReason = msg
 		return m.Run()
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
@@ -78,24 +58,6 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-func envtestAssets() string {
-	dirs := []string{os.Getenv("KUBEBUILDER_ASSETS"),
-		filepath.Join("..", "..", "bin", "k8s", k8sVersion+"-linux-amd64")}
-	for _, dir := range dirs {
-		if dir == "" {
-			continue
-		}
-		_, errAPI := os.Stat(filepath.Join(dir, "kube-apiserver"))
-		_, errEtcd := os.Stat(filepath.Join(dir, "etcd"))
-		if errAPI == nil && errEtcd == nil {
-			if abs, err := filepath.Abs(dir); err == nil {
-				return abs
-			}
-		}
-	}
-	return ""
 }
 
 func requireEnv(t *testing.T) {

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"go.uber.org/goleak"
 	"io"
 	"os"
 	"os/exec"
@@ -22,13 +21,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/proxychain/proxychain/internal/testenv"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
-
-// k8sVersion is the control plane hack/build-tools.sh builds.
-const k8sVersion = "1.37.2"
 
 const (
 	releaseName      = "pc"
@@ -52,20 +49,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := setup(m)
-	// Everything the suite started is stopped by now; a goroutine left over is a leak.
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-			// client-go's event broadcaster, which leader election starts, leaves its watch
-			// filter blocked on a send after shutdown; it is not ours to stop.
-			goleak.IgnoreTopFunction("k8s.io/apimachinery/pkg/watch.(*filteredWatch).loop"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "helm: leaked goroutines:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testenv.LeakCheck("helm", setup(m)))
 }
 
 func setup(m *testing.M) int {
@@ -76,7 +60,7 @@ func setup(m *testing.M) int {
 	}
 	root = filepath.Join(wd, "..", "..")
 	chart = filepath.Join(root, "charts", "proxychain")
-	dir := filepath.Join(root, "bin", "k8s", k8sVersion+"-linux-amd64")
+	dir := filepath.Join(root, "bin", "k8s", testenv.K8sVersion+"-linux-amd64")
 	helmBin = filepath.Join(root, "bin", "helm")
 	kubectl = filepath.Join(dir, "kubectl")
 	assets = os.Getenv("KUBEBUILDER_ASSETS")
