@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,51 +19,71 @@ type RelayStats struct {
 	Down int64 // upstream to client
 }
 
+// quietAfter bounds how long a relay direction waits for input with a goroutine of its
+// own before it parks without one (see StartRelay): it looks every quietAfter/2, and parks
+// at the first look that finds no byte moved since the one before. Bursts within a busy
+// stream come far closer together, so they never pay for parking; a connection that has
+// gone quiet costs its protocol state alone. A variable for tests.
+var quietAfter = time.Second
+
 // Relay copies client->upstream and upstream->client until both directions end, then
-// closes both connections.
+// closes both connections. It is StartRelay, waited for.
+func Relay(client, upstream net.Conn, idle time.Duration) (RelayStats, error) {
+	type result struct {
+		stats RelayStats
+		err   error
+	}
+	done := make(chan result, 1)
+	StartRelay(client, upstream, idle, func(s RelayStats, err error) { done <- result{s, err} })
+	r := <-done
+	return r.stats, r.err
+}
+
+// StartRelay starts copying client->upstream and upstream->client and returns at once;
+// done runs once both directions have ended and both connections are closed, with the
+// first non-EOF error, if any.
 //
 // An EOF in one direction half-closes the other side (CloseWrite), so a request/response
 // protocol that shuts down its sending side still gets its answer. An error in either
 // direction closes both at once; a reset from one side is passed on as a reset to the
 // other. When idle > 0 and no byte moves in either direction for that long, both
-// connections are closed. The returned error is the first non-EOF error, if any.
-func Relay(client, upstream net.Conn, idle time.Duration) (RelayStats, error) {
-	r := relay{client: client, upstream: upstream}
+// connections are closed and the error is ErrIdle.
+//
+// A direction whose source has gone quiet parks within a second: on Linux, where the
+// source is (or is layered on) a socket, it leaves the runtime's poller for an epoll set
+// shared by all relays, and its goroutine ends, so an idle connection costs no goroutine
+// stack. Input wakes it on a new goroutine that carries on with the same reader.
+func StartRelay(client, upstream net.Conn, idle time.Duration, done func(RelayStats, error)) *ActiveRelay {
+	r := &ActiveRelay{client: client, upstream: upstream, done: done}
+	r.live.Store(2)
+	r.up = direction{relay: r, src: client, dst: upstream}
+	r.down = direction{relay: r, src: upstream, dst: client}
+	for _, d := range []*direction{&r.up, &r.down} {
+		d.wait.rc = parkable(d.src)
+		d.wait.resume = d.run
+	}
 	if idle > 0 {
 		r.idle = idle
 		r.timer = time.AfterFunc(idle, r.checkIdle)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.copy(upstream, client, &r.up)
-	}()
-	r.copy(client, upstream, &r.down)
-	wg.Wait()
-	if r.timer != nil {
-		r.timer.Stop()
-	}
-	client.Close()
-	upstream.Close()
-	var err error
-	if p := r.err.Load(); p != nil {
-		err = *p
-	}
-	if r.idleClosed.Load() {
-		err = ErrIdle
-	}
-	return RelayStats{Up: r.up.Load(), Down: r.down.Load()}, err
+	go r.up.run()
+	go r.down.run()
+	return r
 }
 
 // ErrIdle is returned by Relay when it closed a connection for inactivity.
 var ErrIdle = errors.New("proxy: idle timeout")
 
-type relay struct {
+// An ActiveRelay is a relay started by StartRelay.
+type ActiveRelay struct {
 	client, upstream net.Conn
-	up, down         atomic.Int64
+	up, down         direction
+	live             atomic.Int32          // directions still running or parked
 	err              atomic.Pointer[error] // the first; errors of any type (atomic.Value panics on mixed types)
-	closeOnce        sync.Once
+	done             func(RelayStats, error)
+
+	mu      sync.Mutex // orders parking against closing
+	closing bool
 
 	idle       time.Duration
 	timer      *time.Timer
@@ -70,37 +91,126 @@ type relay struct {
 	idleClosed atomic.Bool
 }
 
-func (r *relay) copy(dst, src net.Conn, n *atomic.Int64) {
-	// The counting writer hides dst's ReadFrom; Copy keeps src's WriteTo, so a protocol
-	// reader can still hand over its decrypted records without an extra copy.
-	_, err := Copy(countingWriter{dst, n}, src)
-	if err == nil {
-		CloseWrite(dst)
-		return
-	}
-	r.err.CompareAndSwap(nil, &err)
-	r.closeOnce.Do(func() {
-		if isReset(err) {
-			abort(dst)
-			abort(src)
-		}
-		r.client.Close()
-		r.upstream.Close()
-	})
+// Close ends the relay at once: both connections are closed, and done runs once every
+// direction has stopped.
+func (r *ActiveRelay) Close() error {
+	r.shut(false)
+	return nil
 }
 
-func (r *relay) checkIdle() {
-	total := r.up.Load() + r.down.Load()
+// shut closes both connections once, first sending resets if reset is set. Directions
+// parked at that moment are taken off the poller and end here; the others end when
+// their reads or writes fail.
+func (r *ActiveRelay) shut(reset bool) {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return
+	}
+	r.closing = true
+	var ended []*direction
+	for _, d := range []*direction{&r.up, &r.down} {
+		if d.wait.rc != nil && unpark(&d.wait) {
+			ended = append(ended, d)
+		}
+	}
+	r.mu.Unlock()
+	if reset {
+		abort(r.client)
+		abort(r.upstream)
+	}
+	r.client.Close()
+	r.upstream.Close()
+	for _, d := range ended {
+		d.end()
+	}
+}
+
+func (r *ActiveRelay) fail(err error) {
+	r.err.CompareAndSwap(nil, &err)
+	r.shut(isReset(err))
+}
+
+func (r *ActiveRelay) checkIdle() {
+	total := r.up.n.Load() + r.down.n.Load()
 	if total != r.lastSeen {
 		r.lastSeen = total
 		r.timer.Reset(r.idle)
 		return
 	}
 	r.idleClosed.Store(true)
-	r.closeOnce.Do(func() {
-		r.client.Close()
-		r.upstream.Close()
-	})
+	r.shut(false)
+}
+
+// finish runs when the last direction has ended.
+func (r *ActiveRelay) finish() {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.client.Close()
+	r.upstream.Close()
+	var err error
+	if p := r.err.Load(); p != nil {
+		err = *p
+	}
+	if r.idleClosed.Load() {
+		err = ErrIdle
+	}
+	r.done(RelayStats{Up: r.up.n.Load(), Down: r.down.n.Load()}, err)
+}
+
+// direction copies one way. It runs on a goroutine of its own while bytes move, and
+// parks without one once its source has been quiet for quietAfter.
+type direction struct {
+	relay    *ActiveRelay
+	src, dst net.Conn
+	n        atomic.Int64
+	wait     parkedRead // wait.rc is nil where the source cannot park
+}
+
+func (d *direction) run() {
+	r := d.relay
+	for {
+		if d.wait.rc != nil {
+			d.src.SetReadDeadline(time.Now().Add(quietAfter / 2))
+		}
+		before := d.n.Load()
+		// The counting writer hides dst's ReadFrom; Copy keeps src's WriteTo, so a
+		// protocol reader can still hand over its decrypted records without an extra copy.
+		_, err := Copy(countingWriter{d.dst, &d.n}, d.src)
+		if err == nil {
+			CloseWrite(d.dst)
+			d.end()
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && d.wait.rc != nil {
+			// Every protocol layer keeps its place across a timeout, so the same reader
+			// carries on later. A deadline that passed while bytes moved only renews it.
+			if d.n.Load() == before && d.park() {
+				return
+			}
+			continue
+		}
+		r.fail(err)
+		d.end()
+		return
+	}
+}
+
+// park registers the direction's source with the poller, which runs d.run again once
+// the source is readable. It reports false if the relay is closing or the source closed:
+// the caller then carries on and meets the error.
+func (d *direction) park() (parked bool) {
+	r := d.relay
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.closing && park(&d.wait)
+}
+
+func (d *direction) end() {
+	if d.relay.live.Add(-1) == 0 {
+		d.relay.finish()
+	}
 }
 
 // ReadWaiter is a conn that can wait for input without taking any, so that a reader

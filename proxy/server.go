@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -56,7 +57,7 @@ type Server struct {
 	Options ServerOptions
 
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]io.Closer // what Shutdown closes: the conn, then its relay
 	closing  bool
 	wg       sync.WaitGroup
 	baseCtx  context.Context
@@ -76,7 +77,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listener = ln
-	s.conns = make(map[net.Conn]struct{})
+	s.conns = make(map[net.Conn]io.Closer)
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.mu.Unlock()
 	log := opts.Logger.With("inbound", s.Tag)
@@ -103,14 +104,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			conn.Close()
 			continue
 		}
-		go func() {
-			defer s.untrack(conn)
-			s.serveConn(conn, opts, log)
-		}()
+		go s.serveConn(conn, opts, log)
 	}
 }
 
+// serveConn runs the handshake and the dial, then hands the connection to a relay and
+// returns; the connection stays tracked until the relay is done.
 func (s *Server) serveConn(conn net.Conn, opts ServerOptions, log *slog.Logger) {
+	relaying := false
+	defer func() {
+		if !relaying {
+			s.untrack(conn)
+		}
+	}()
 	ctx := s.baseCtx
 	conn.SetDeadline(time.Now().Add(opts.HandshakeTimeout))
 	req, err := s.Inbound.Handshake(ctx, conn)
@@ -135,9 +141,14 @@ func (s *Server) serveConn(conn net.Conn, opts ServerOptions, log *slog.Logger) 
 		return
 	}
 	start := time.Now()
-	stats, err := Relay(req.Conn, upstream, opts.IdleTimeout)
-	log.Debug("relay done", "remote", conn.RemoteAddr(), "destination", req.Destination,
-		"up", stats.Up, "down", stats.Down, "duration", time.Since(start), "err", err)
+	relaying = true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[conn] = StartRelay(req.Conn, upstream, opts.IdleTimeout, func(stats RelayStats, err error) {
+		log.Debug("relay done", "remote", conn.RemoteAddr(), "destination", req.Destination,
+			"up", stats.Up, "down", stats.Down, "duration", time.Since(start), "err", err)
+		s.untrack(conn)
+	})
 }
 
 func (s *Server) track(c net.Conn, limit int) bool {
@@ -146,7 +157,7 @@ func (s *Server) track(c net.Conn, limit int) bool {
 	if s.closing || len(s.conns) >= limit {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = c
 	s.wg.Add(1)
 	return true
 }
@@ -188,13 +199,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
+	open := make([]io.Closer, 0, len(s.conns))
+	for _, c := range s.conns {
+		open = append(open, c)
 	}
 	if s.cancel != nil {
 		s.cancel()
 	}
 	s.mu.Unlock()
+	// Outside the lock: a relay's Close may finish it, and finishing untracks.
+	for _, c := range open {
+		c.Close()
+	}
 	<-done
 	return ctx.Err()
 }

@@ -53,7 +53,8 @@ func measureIdle(t *testing.T, n int, open func() (net.Conn, error)) idleCost {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // let every hop settle into its blocked reads
+	// Let every relay direction go quiet and park (proxy.StartRelay: after one second).
+	time.Sleep(1500 * time.Millisecond)
 	after := snapshot()
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
 	return idleCost{
@@ -78,8 +79,8 @@ func waitGoroutines(n int) int {
 // target is measured first and subtracted, so only the data plane's share remains.
 //
 // The bounds asserted are per relay: under 12 KiB of heap, so no protocol layer or relay
-// direction holds a 20 KiB pooled buffer while it waits, and 32 KiB in all, nothing near
-// V2Ray's 512 KiB.
+// direction holds a 20 KiB pooled buffer while it waits; under 16 KiB in all, nothing near
+// V2Ray's 512 KiB; and no goroutine, because a quiet relay parks.
 func TestIdleMemoryPerConnection(t *testing.T) {
 	const n = 300
 	target := serveLoopback(t, pingPong)
@@ -108,14 +109,20 @@ func TestIdleMemoryPerConnection(t *testing.T) {
 		heapPerRelay := cost.heap / float64(c.relay)
 		figure(t, "%s: %.1f KiB heap + %.1f KiB stack = %.1f KiB, %.1f goroutines per idle connection; %.1f KiB per relay (n=%d)",
 			c.name, cost.heap/1024, cost.stack/1024, (cost.heap+cost.stack)/1024, cost.goroutines, perRelay/1024, n)
-		// Measured: 14 KiB for a bare relay, 18-19 KiB per relay of a chain, 7 of it heap.
-		// Before protocol layers let go of their read buffers while idle (WaitReadable),
-		// 31-39 KiB of heap per relay of a chain; before the relay did, 116 KiB in all.
+		// Measured: 7.5 KiB for a bare relay, 7-8 KiB per relay of a chain, nearly all of
+		// it heap. Before quiet relays parked, 14 and 18-19 KiB (two goroutine stacks per
+		// relay); before protocol layers let go of their read buffers while idle
+		// (WaitReadable), 31-39 KiB of heap per relay of a chain; before the relay did,
+		// 116 KiB in all.
 		if heapPerRelay > 12<<10 {
 			t.Errorf("%s: %.1f KiB of heap per relay: a layer holds a buffer while idle", c.name, heapPerRelay/1024)
 		}
-		if perRelay > 32<<10 {
+		if perRelay > 16<<10 {
 			t.Errorf("%s: %.1f KiB per relay", c.name, perRelay/1024)
+		}
+		// A quiet relay parks without a goroutine, through every protocol layer.
+		if cost.goroutines > 0.05 {
+			t.Errorf("%s: %.2f goroutines per idle connection, want none", c.name, cost.goroutines)
 		}
 	}
 }
