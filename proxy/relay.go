@@ -270,13 +270,13 @@ func copyWaiting(w io.Writer, src io.Reader) (written int64, err error) {
 		}
 	}()
 	for {
+		var nr int
+		var rerr error
 		if buf == nil {
-			if err := WaitReadable(src); err != nil {
-				return written, err
-			}
-			buf = bufpool.Get()
+			buf, nr, rerr = readFresh(src)
+		} else {
+			nr, rerr = src.Read(*buf)
 		}
-		nr, rerr := src.Read(*buf)
 		if nr > 0 {
 			nw, werr := w.Write((*buf)[:nr])
 			written += int64(nw)
@@ -299,6 +299,26 @@ func copyWaiting(w io.Writer, src io.Reader) (written int64, err error) {
 			buf = nil
 		}
 	}
+}
+
+// readFresh waits for input on src and reads it into a pooled buffer, taken only once
+// input is there. The buffer is returned even with an error, if one was taken.
+func readFresh(src io.Reader) (*[]byte, int, error) {
+	if c, ok := src.(*net.TCPConn); ok && canReadRaw {
+		if rc, err := c.SyscallConn(); err == nil {
+			buf, n, err := readSocketFresh(rc)
+			if err != nil && err != io.EOF {
+				err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+			}
+			return buf, n, err
+		}
+	}
+	if err := WaitReadable(src); err != nil {
+		return nil, 0, err
+	}
+	buf := bufpool.Get()
+	n, err := src.Read(*buf)
+	return buf, n, err
 }
 
 // readerOnly hides a reader's WriteTo from io.CopyBuffer.

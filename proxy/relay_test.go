@@ -285,3 +285,65 @@ func TestRelayMixedErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReadFresh: a TCP source is waited on without a buffer and read with one read(2);
+// data, a timeout, a reset and EOF come back as a TCPConn's Read reports them.
+func TestReadFresh(t *testing.T) {
+	a, b := tcpPair(t)
+	defer a.Close()
+	defer b.Close()
+	before := bufpool.Outstanding()
+
+	type result struct {
+		buf *[]byte
+		n   int
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		buf, n, err := readFresh(b)
+		got <- result{buf, n, err}
+	}()
+	time.Sleep(30 * time.Millisecond)
+	if held := bufpool.Outstanding() - before; held != 0 {
+		t.Errorf("waiting for input holds %d buffers, want 0", held)
+	}
+	a.Write([]byte("hello"))
+	r := <-got
+	if r.err != nil || string((*r.buf)[:r.n]) != "hello" {
+		t.Fatalf("readFresh: %q, %v", (*r.buf)[:r.n], r.err)
+	}
+	bufpool.Put(r.buf)
+
+	b.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	buf, _, err := readFresh(b)
+	var ne net.Error
+	if buf != nil || !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("readFresh past the deadline: buffer %v, %v; want no buffer and a timeout", buf != nil, err)
+	}
+	b.SetReadDeadline(time.Time{})
+
+	a.CloseWrite()
+	buf, n, err := readFresh(b)
+	if n != 0 || err != io.EOF {
+		t.Fatalf("readFresh at EOF: %d, %v", n, err)
+	}
+	if buf != nil {
+		bufpool.Put(buf)
+	}
+
+	c, d := tcpPair(t)
+	defer d.Close()
+	c.SetLinger(0)
+	c.Close()
+	buf, _, err = readFresh(d)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("readFresh after a reset: %v, want ECONNRESET", err)
+	}
+	if buf != nil {
+		bufpool.Put(buf)
+	}
+	if held := bufpool.Outstanding() - before; held != 0 {
+		t.Errorf("%d buffers not returned", held)
+	}
+}

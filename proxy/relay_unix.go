@@ -2,7 +2,13 @@
 
 package proxy
 
-import "syscall"
+import (
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/proxychain/proxychain/proxy/internal/bufpool"
+)
 
 // waitReadable blocks until rc has data, an EOF or an error to read, without reading
 // the data: a one-byte MSG_PEEK tells, and the poller waits while it would block.
@@ -29,4 +35,44 @@ func waitReadable(rc syscall.RawConn) error {
 		return err
 	}
 	return sockErr
+}
+
+// canReadRaw: on unix a TCP source is read with readSocketFresh.
+const canReadRaw = true
+
+// readSocketFresh reads what rc has into a pooled buffer, waiting in the poller without
+// one while the socket is empty. One read(2) serves as both the test for input and the
+// read itself, where a peek would take two.
+func readSocketFresh(rc syscall.RawConn) (*[]byte, int, error) {
+	var (
+		buf  *[]byte
+		n    int
+		rerr error
+	)
+	err := rc.Read(func(fd uintptr) bool {
+		if buf == nil {
+			buf = bufpool.Get()
+		}
+		for {
+			n, rerr = syscall.Read(int(fd), *buf)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			bufpool.Put(buf)
+			buf = nil
+			return false
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return buf, 0, err
+	case rerr != nil:
+		return buf, 0, os.NewSyscallError("read", rerr)
+	case n == 0:
+		return buf, 0, io.EOF
+	}
+	return buf, n, nil
 }

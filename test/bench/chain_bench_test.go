@@ -40,6 +40,7 @@ func BenchmarkChain(b *testing.B) {
 		{"seed-basic", seedBasic("aes-256-cfb", 64)},
 		{"seed-4hop", seedChain("aes-256-cfb", 64)},
 		{"gcm-4hop", seedChain("aes-256-gcm", 64)},
+		{"aead-basic", seedBasic("aes-128-gcm", 0)},
 		{"aead-4hop", seedChain("aes-128-gcm", 0)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
