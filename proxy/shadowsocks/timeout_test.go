@@ -10,29 +10,6 @@ import (
 	"github.com/proxychain/proxychain/test/harness"
 )
 
-// stutterConn is a memConn whose reads play prefix as it comes, then the rest through a
-// harness.TimeoutReader; its waits time out with the reads, so the decoders' waits for
-// input (proxy.WaitReadable) are cut as well.
-type stutterConn struct {
-	*memConn
-	prefix *bytes.Reader // read plainly first: a handshake must not time out
-	tr     *harness.TimeoutReader
-}
-
-func (c *stutterConn) Read(p []byte) (int, error) {
-	if c.prefix != nil && c.prefix.Len() > 0 {
-		return c.prefix.Read(p)
-	}
-	return c.tr.Read(p)
-}
-
-func (c *stutterConn) WaitReadable() error {
-	if c.prefix != nil && c.prefix.Len() > 0 {
-		return nil
-	}
-	return c.tr.WaitReadable()
-}
-
 // drain reads c to its end through the relay's two paths, retrying after every timeout.
 func drain(c net.Conn, via string, src *harness.TimeoutReader) ([]byte, error) {
 	if via == "WriteTo" {
@@ -50,7 +27,7 @@ func TestResumesAfterTimeouts(t *testing.T) {
 	forEachMethod(t, func(t *testing.T, ciph *Cipher) {
 		for _, s := range harness.Stutters {
 			for _, via := range []string{"Read", "WriteTo"} {
-				craw := &stutterConn{memConn: newMemConn(nil)}
+				craw := &harness.StutterConn{}
 				cc, err := NewClient("t", "unused:1", ciph, nil).wrap(craw, addrBytes(t, "example.com:443"))
 				if err != nil {
 					t.Fatal(err)
@@ -59,14 +36,14 @@ func TestResumesAfterTimeouts(t *testing.T) {
 				if err := cc.sendHeader(); err != nil {
 					t.Fatal(err)
 				}
-				headerLen := len(craw.written())
+				headerLen := len(craw.Written())
 				if _, err := cc.Write(up); err != nil {
 					t.Fatal(err)
 				}
-				request := craw.written()
+				request := craw.Written()
 
 				upSrc := harness.NewTimeoutReader(bytes.NewReader(request[headerLen:]), s)
-				sraw := &stutterConn{memConn: newMemConn(nil), prefix: bytes.NewReader(request[:headerLen]), tr: upSrc}
+				sraw := &harness.StutterConn{Prefix: request[:headerLen], In: upSrc}
 				req, err := NewServer(ciph, ServerOptions{Logger: quiet}).Handshake(context.Background(), sraw)
 				if err != nil {
 					t.Fatalf("handshake: %v", err)
@@ -82,8 +59,8 @@ func TestResumesAfterTimeouts(t *testing.T) {
 				}
 				req.Conn.Close()
 
-				downSrc := harness.NewTimeoutReader(bytes.NewReader(sraw.written()), s)
-				craw.tr = downSrc
+				downSrc := harness.NewTimeoutReader(bytes.NewReader(sraw.Written()), s)
+				craw.In = downSrc
 				got, err = drain(cc, via, downSrc)
 				if err != nil || !bytes.Equal(got, down) {
 					t.Errorf("%s/%s: client read %d bytes (sha256 %x), %v; want %d bytes", s.Name, via, len(got), sum(got), err, len(down))

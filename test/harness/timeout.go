@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
+	"time"
 )
 
 // Stutter says how a TimeoutReader cuts its input: pieces of 1..MaxPiece bytes (random
@@ -153,3 +155,57 @@ func WriteToRetrying(wt io.WriterTo, src *TimeoutReader) ([]byte, error) {
 		}
 	}
 }
+
+// StutterConn is a net.Conn with no network behind it, for replaying recorded ciphertext:
+// reads play Prefix as it is, then In; writes are kept. In is typically a TimeoutReader,
+// set once the bytes to replay are known; Prefix carries a handshake, which by design
+// fails on a timeout. Waits (WaitReadable) go to In once Prefix is read. Deadlines are
+// accepted and ignored; addresses are fixed loopback ones.
+type StutterConn struct {
+	Prefix []byte
+	In     io.Reader
+
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+func (c *StutterConn) Read(p []byte) (int, error) {
+	if len(c.Prefix) > 0 {
+		n := copy(p, c.Prefix)
+		c.Prefix = c.Prefix[n:]
+		return n, nil
+	}
+	return c.In.Read(p)
+}
+
+// WaitReadable returns at once while Prefix lasts, then waits as In does, if it can.
+func (c *StutterConn) WaitReadable() error {
+	if w, ok := c.In.(interface{ WaitReadable() error }); ok && len(c.Prefix) == 0 {
+		return w.WaitReadable()
+	}
+	return nil
+}
+
+func (c *StutterConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.Write(p)
+}
+
+// Written returns a copy of everything written so far.
+func (c *StutterConn) Written() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.out.Bytes())
+}
+
+func (c *StutterConn) Close() error { return nil }
+func (c *StutterConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1080}
+}
+func (c *StutterConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
+func (c *StutterConn) SetDeadline(time.Time) error      { return nil }
+func (c *StutterConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *StutterConn) SetWriteDeadline(time.Time) error { return nil }
