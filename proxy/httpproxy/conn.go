@@ -38,6 +38,16 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// WaitReadable returns at once while buffered bytes wait to be replayed, and otherwise
+// waits on the connection beneath, so a relay reading through us holds no buffer while
+// the peer is quiet.
+func (c *replayConn) WaitReadable() error {
+	if len(c.buffered) > 0 {
+		return nil
+	}
+	return proxy.WaitReadable(c.Conn)
+}
+
 // CloseWrite passes the half-close to the connection beneath.
 func (c *replayConn) CloseWrite() error { return proxy.CloseWrite(c.Conn) }
 
@@ -50,10 +60,10 @@ func (c *replayConn) NetConn() net.Conn { return c.Conn }
 // they never reach the origin; the client's EOF still passes through.
 type forwardConn struct {
 	net.Conn
-	pending []byte    // rewritten head, then each encoded chunk
-	body    io.Reader // decoded body; nil once finished
-	chunked bool      // re-encode the body as chunks
-	rest    io.Reader // the client's stream after the body
+	pending []byte        // rewritten head, then each encoded chunk
+	body    io.Reader     // decoded body; nil once finished
+	chunked bool          // re-encode the body as chunks
+	rest    *bufio.Reader // the client's stream; the body is read through it too
 	scratch []byte
 }
 
@@ -106,6 +116,16 @@ func (c *forwardConn) Read(p []byte) (int, error) {
 			c.body = nil
 		}
 	}
+}
+
+// WaitReadable returns at once while part of the request waits in our buffers, and
+// otherwise waits on the connection beneath, so a relay reading through us holds no
+// buffer while the client is quiet.
+func (c *forwardConn) WaitReadable() error {
+	if len(c.pending) > 0 || c.rest.Buffered() > 0 {
+		return nil
+	}
+	return proxy.WaitReadable(c.Conn)
 }
 
 // CloseWrite passes the half-close to the connection beneath.

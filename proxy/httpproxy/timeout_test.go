@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/proxy/internal/bufpool"
 	"github.com/proxychain/proxychain/test/harness"
 )
 
@@ -104,6 +108,98 @@ func TestReplayResumesAfterTimeouts(t *testing.T) {
 			if err != nil || !bytes.Equal(got, payload) {
 				t.Errorf("%s/%s: read %d bytes, %v; want %d", side, s.Name, len(got), err, len(payload))
 			}
+		}
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (a, b net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = ln.Accept()
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+// readUntil reads from c until what it read ends with suffix.
+func readUntil(c net.Conn, suffix string) (string, error) {
+	c.SetReadDeadline(time.Now().Add(testTimeout))
+	defer c.SetReadDeadline(time.Time{})
+	var got []byte
+	b := make([]byte, 512)
+	for !bytes.HasSuffix(got, []byte(suffix)) {
+		n, err := c.Read(b)
+		got = append(got, b[:n]...)
+		if err != nil {
+			return string(got), err
+		}
+	}
+	return string(got), nil
+}
+
+// TestIdleRelayHoldsNoBuffer: a relay reading a client through the wrappers (a CONNECT
+// tunnel with pipelined bytes, a forwarded request paused in its body) waits for the
+// client without a pooled buffer once a byte each way has passed.
+func TestIdleRelayHoldsNoBuffer(t *testing.T) {
+	requests := map[string]struct{ send, upstreamEnd string }{
+		"connect": {"CONNECT example.com:443 HTTP/1.1\r\n\r\npipelined", "pipelined"},
+		"forward": {"POST http://example.com/up HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345", "\r\n\r\n12345"},
+	}
+	srv := NewServer(ServerOptions{Logger: discardLogger()})
+	for name, r := range requests {
+		const n = 10
+		before := bufpool.Outstanding()
+		var ends []net.Conn
+		var done []chan error
+		for range n {
+			app, client := tcpPair(t)
+			upstream, target := tcpPair(t)
+			ends = append(ends, app, target)
+			if _, err := io.WriteString(app, r.send); err != nil {
+				t.Fatal(err)
+			}
+			req, err := srv.Handshake(context.Background(), client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := make(chan error, 1)
+			done = append(done, ch)
+			go func() {
+				_, err := proxy.Relay(req.Conn, upstream, 0)
+				ch <- err
+			}()
+			if got, err := readUntil(target, r.upstreamEnd); err != nil {
+				t.Fatalf("%s: upstream got %q, %v", name, got, err)
+			}
+			target.Write([]byte{1})
+			if _, err := io.ReadFull(app, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for bufpool.Outstanding() != before && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		held := bufpool.Outstanding() - before
+		for _, c := range ends {
+			c.Close()
+		}
+		for _, ch := range done {
+			<-ch
+		}
+		if held != 0 {
+			t.Errorf("%s: %d idle relays hold %d pooled buffers, want 0", name, n, held)
 		}
 	}
 }
