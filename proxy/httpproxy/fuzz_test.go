@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"net/http/httputil"
 	"slices"
 	"strings"
 	"testing"
@@ -149,6 +150,35 @@ func FuzzConnectAnswer(f *testing.F) {
 		head := len(answer) - len(rest)
 		if !bytes.HasSuffix(answer, rest) || !bytes.HasSuffix(answer[:head], []byte("\n")) {
 			t.Fatalf("after a %d-byte head the conn gave %q of %q", head, rest, answer)
+		}
+	})
+}
+
+// FuzzChunkedReader checks the resumable chunked decoder against itself cut by a timeout
+// before every byte (same bytes, same outcome) and against net/http's decoder: whatever
+// that one decodes completely, ours decodes to the same bytes.
+func FuzzChunkedReader(f *testing.F) {
+	f.Add([]byte("5\r\nhello\r\n0\r\n\r\n"))                                 // one chunk
+	f.Add([]byte("3;ext=1\r\nabc\r\n2 ; x\r\nde\r\n0\r\nT: 1\r\n\r\n"))      // extensions and a trailer
+	f.Add([]byte("A\nabcdefghij\n0\n\n"))                                    // bare LF line endings
+	f.Add([]byte("5\r\nhel"))                                                // cut inside the data
+	f.Add([]byte("5\r\nhelloXY0\r\n\r\n"))                                   // no line end after the data
+	f.Add([]byte("g\r\n"))                                                   // not hex
+	f.Add([]byte("ffffffffffffffffff\r\n"))                                  // size overflows
+	f.Add(append(bytes.Repeat([]byte("0"), 5000), "1\r\nx\r\n0\r\n\r\n"...)) // line too long
+	f.Fuzz(func(t *testing.T, in []byte) {
+		decode := func(r io.Reader) ([]byte, error) {
+			return io.ReadAll(&chunkedReader{br: bufio.NewReader(r)})
+		}
+		want, werr := decode(bytes.NewReader(in))
+		src := harness.NewTimeoutReader(bytes.NewReader(in), harness.Stutters[0])
+		got, gerr := harness.ReadAllRetrying(&chunkedReader{br: bufio.NewReader(src)}, src, 1)
+		if !bytes.Equal(got, want) || (gerr == nil) != (werr == nil) {
+			t.Fatalf("with timeouts: %q, %v; without: %q, %v", got, gerr, want, werr)
+		}
+		ref, rerr := io.ReadAll(httputil.NewChunkedReader(bytes.NewReader(in)))
+		if rerr == nil && (werr != nil || !bytes.Equal(want, ref)) {
+			t.Fatalf("net/http decodes %q, we %q, %v", ref, want, werr)
 		}
 	})
 }

@@ -159,6 +159,11 @@ func (s *Server) forward(conn net.Conn, br *bufio.Reader, req *http.Request) (*p
 		chunked: len(req.TransferEncoding) > 0,
 		rest:    br,
 	}
+	if fc.chunked {
+		// net/http's chunked decoder does not survive a read timeout; req.Body has read
+		// nothing yet, so ours takes over.
+		fc.body = &chunkedReader{br: br}
+	}
 	answer := func(dialErr error) error {
 		if dialErr == nil {
 			return nil // the origin answers

@@ -6,7 +6,7 @@ import (
 	"github.com/proxychain/proxychain/proxy"
 )
 
-// replayConn returns the bytes sniffing consumed before reading on. Reads and the
+// replayConn returns the bytes sniffing consumed before reading on. Reads, waits and the
 // pending buffer belong to one goroutine, as with any net.Conn reader.
 type replayConn struct {
 	net.Conn
@@ -23,6 +23,16 @@ func (c *replayConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// WaitReadable returns at once while sniffed bytes wait to be replayed, and otherwise
+// waits on the connection beneath, so a relay reading through us holds no buffer while
+// the client is quiet.
+func (c *replayConn) WaitReadable() error {
+	if len(c.pending) > 0 {
+		return nil
+	}
+	return proxy.WaitReadable(c.Conn)
 }
 
 // CloseWrite passes the half-close on, so proxy.Relay can end one direction.

@@ -15,8 +15,9 @@
 //
 // For the tests of protocol packages, which carry raw bytes rather than an Exchange
 // header, BytesTarget and StartHTTPTarget check payloads by sha256, and RecordingDialer,
-// OneByteDialer and ScriptConn stand in for the network; subpackage proxytest runs an
-// inbound under proxychain's server.
+// OneByteDialer and ScriptConn stand in for the network, TimeoutReader cuts a stream with
+// read timeouts that a decoder must survive; subpackage proxytest runs an inbound under
+// proxychain's server.
 //
 // The package imports nothing from Kubernetes or from proxychain itself, so it judges the
 // data plane from outside.
