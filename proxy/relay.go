@@ -273,7 +273,7 @@ func copyWaiting(w io.Writer, src io.Reader) (written int64, err error) {
 		var nr int
 		var rerr error
 		if buf == nil {
-			buf, nr, rerr = readFresh(src)
+			buf, nr, rerr = ReadFresh(src)
 		} else {
 			nr, rerr = src.Read(*buf)
 		}
@@ -301,9 +301,12 @@ func copyWaiting(w io.Writer, src io.Reader) (written int64, err error) {
 	}
 }
 
-// readFresh waits for input on src and reads it into a pooled buffer, taken only once
-// input is there. The buffer is returned even with an error, if one was taken.
-func readFresh(src io.Reader) (*[]byte, int, error) {
+// ReadFresh waits for input on src and reads it into a buffer from the data plane's pool
+// (internal/bufpool), taken only once input is there, so a reader holds none while it
+// waits. On a TCP socket one read(2) both waits and reads, where WaitReadable and a Read
+// take two. The buffer comes back whenever one was taken, even with an error; the caller
+// owns it.
+func ReadFresh(src io.Reader) (*[]byte, int, error) {
 	if c, ok := src.(*net.TCPConn); ok && canReadRaw {
 		if rc, err := c.SyscallConn(); err == nil {
 			buf, n, err := readSocketFresh(rc)

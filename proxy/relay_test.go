@@ -301,7 +301,7 @@ func TestReadFresh(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		buf, n, err := readFresh(b)
+		buf, n, err := ReadFresh(b)
 		got <- result{buf, n, err}
 	}()
 	time.Sleep(30 * time.Millisecond)
@@ -311,22 +311,22 @@ func TestReadFresh(t *testing.T) {
 	a.Write([]byte("hello"))
 	r := <-got
 	if r.err != nil || string((*r.buf)[:r.n]) != "hello" {
-		t.Fatalf("readFresh: %q, %v", (*r.buf)[:r.n], r.err)
+		t.Fatalf("ReadFresh: %q, %v", (*r.buf)[:r.n], r.err)
 	}
 	bufpool.Put(r.buf)
 
 	b.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	buf, _, err := readFresh(b)
+	buf, _, err := ReadFresh(b)
 	var ne net.Error
 	if buf != nil || !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("readFresh past the deadline: buffer %v, %v; want no buffer and a timeout", buf != nil, err)
+		t.Fatalf("ReadFresh past the deadline: buffer %v, %v; want no buffer and a timeout", buf != nil, err)
 	}
 	b.SetReadDeadline(time.Time{})
 
 	a.CloseWrite()
-	buf, n, err := readFresh(b)
+	buf, n, err := ReadFresh(b)
 	if n != 0 || err != io.EOF {
-		t.Fatalf("readFresh at EOF: %d, %v", n, err)
+		t.Fatalf("ReadFresh at EOF: %d, %v", n, err)
 	}
 	if buf != nil {
 		bufpool.Put(buf)
@@ -336,9 +336,9 @@ func TestReadFresh(t *testing.T) {
 	defer d.Close()
 	c.SetLinger(0)
 	c.Close()
-	buf, _, err = readFresh(d)
+	buf, _, err = ReadFresh(d)
 	if !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("readFresh after a reset: %v, want ECONNRESET", err)
+		t.Fatalf("ReadFresh after a reset: %v, want ECONNRESET", err)
 	}
 	if buf != nil {
 		bufpool.Put(buf)

@@ -110,7 +110,7 @@ func (e *aeadEncoder) encode(dst, p []byte) ([]byte, int) {
 // into a pooled buffer and decrypted in place; the plaintext is handed out from there.
 // The buffer is held only while it has bytes in it: with nothing left to deliver it goes
 // back to the pool, and the next one is taken once the source has input
-// (proxy.WaitReadable), so an idle connection holds none.
+// (proxy.ReadFresh), so an idle connection holds none.
 //
 // Its state survives I/O errors: a read deadline may fire in the middle of a chunk and a
 // later Read resumes where it stopped. Authentication and framing errors are sticky.
@@ -156,10 +156,21 @@ func (c *chunkReader) fill(n int) ([]byte, error) {
 			}
 		}
 		if c.buf == nil {
-			if err := proxy.WaitReadable(c.src); err != nil {
+			buf, m, err := proxy.ReadFresh(c.src)
+			if buf == nil {
 				return nil, err
 			}
-			c.buf = bufpool.Get()
+			c.buf, c.w, c.full = buf, m, m == len(*buf)
+			if err != nil && c.w < n {
+				if c.w == 0 {
+					c.putBuf()
+				}
+				if err == io.EOF && c.w > 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
+			continue
 		}
 		b := *c.buf
 		switch {

@@ -269,7 +269,7 @@ func (m *maskStream) next() uint16 {
 //
 // The input buffer is held only while it has bytes in it: with nothing left to deliver it
 // goes back to the pool, and the next one is taken once the source has input
-// (proxy.WaitReadable), so an idle connection holds none.
+// (proxy.ReadFresh), so an idle connection holds none.
 type chunkReader struct {
 	r          io.Reader
 	pooled     *[]byte // buf's pool entry, or nil
@@ -360,11 +360,19 @@ func (r *chunkReader) fill(n int) error {
 		r.putBuf()
 	}
 	if r.buf == nil {
-		if err := proxy.WaitReadable(r.r); err != nil {
+		pooled, m, err := proxy.ReadFresh(r.r)
+		if pooled == nil {
 			return err
 		}
-		r.pooled = bufpool.Get()
-		r.buf = *r.pooled
+		r.pooled, r.buf = pooled, *pooled
+		r.start, r.end, r.full = 0, m, m == len(r.buf)
+		if m > 0 {
+			return nil
+		}
+		if err != nil {
+			r.putBuf()
+			return err
+		}
 	}
 	if r.start == r.end {
 		r.start, r.end = 0, 0
