@@ -263,6 +263,7 @@ func Copy(w io.Writer, src io.Reader) (int64, error) {
 }
 
 func copyWaiting(w io.Writer, src io.Reader) (written int64, err error) {
+	rc := rawSocket(src)
 	var buf *[]byte
 	defer func() {
 		if buf != nil {
@@ -273,7 +274,7 @@ func copyWaiting(w io.Writer, src io.Reader) (written int64, err error) {
 		var nr int
 		var rerr error
 		if buf == nil {
-			buf, nr, rerr = ReadFresh(src)
+			buf, nr, rerr = readFresh(src, rc)
 		} else {
 			nr, rerr = src.Read(*buf)
 		}
@@ -307,14 +308,28 @@ func copyWaiting(w io.Writer, src io.Reader) (written int64, err error) {
 // take two. The buffer comes back whenever one was taken, even with an error; the caller
 // owns it.
 func ReadFresh(src io.Reader) (*[]byte, int, error) {
+	return readFresh(src, rawSocket(src))
+}
+
+// rawSocket returns src's raw conn if ReadFresh reads it directly, else nil.
+func rawSocket(src io.Reader) syscall.RawConn {
 	if c, ok := src.(*net.TCPConn); ok && canReadRaw {
 		if rc, err := c.SyscallConn(); err == nil {
-			buf, n, err := readSocketFresh(rc)
-			if err != nil && err != io.EOF {
-				err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
-			}
-			return buf, n, err
+			return rc
 		}
+	}
+	return nil
+}
+
+// readFresh is ReadFresh with src's rawSocket, which a loop can look up once.
+func readFresh(src io.Reader, rc syscall.RawConn) (*[]byte, int, error) {
+	if rc != nil {
+		buf, n, err := readSocketFresh(rc)
+		if err != nil && err != io.EOF {
+			c := src.(net.Conn)
+			err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+		}
+		return buf, n, err
 	}
 	if err := WaitReadable(src); err != nil {
 		return nil, 0, err

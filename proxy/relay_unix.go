@@ -5,6 +5,7 @@ package proxy
 import (
 	"io"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/proxychain/proxychain/proxy/internal/bufpool"
@@ -44,28 +45,11 @@ const canReadRaw = true
 // one while the socket is empty. One read(2) serves as both the test for input and the
 // read itself, where a peek would take two.
 func readSocketFresh(rc syscall.RawConn) (*[]byte, int, error) {
-	var (
-		buf  *[]byte
-		n    int
-		rerr error
-	)
-	err := rc.Read(func(fd uintptr) bool {
-		if buf == nil {
-			buf = bufpool.Get()
-		}
-		for {
-			n, rerr = syscall.Read(int(fd), *buf)
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
-			bufpool.Put(buf)
-			buf = nil
-			return false
-		}
-		return true
-	})
+	r := socketReads.Get().(*socketRead)
+	err := rc.Read(r.fn)
+	buf, n, rerr := r.buf, r.n, r.err
+	*r = socketRead{fn: r.fn}
+	socketReads.Put(r)
 	switch {
 	case err != nil:
 		return buf, 0, err
@@ -75,4 +59,37 @@ func readSocketFresh(rc syscall.RawConn) (*[]byte, int, error) {
 		return buf, 0, io.EOF
 	}
 	return buf, n, nil
+}
+
+// socketRead is one readSocketFresh in progress. They are pooled with their callback
+// bound, so that a read allocates nothing.
+type socketRead struct {
+	buf *[]byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool // r.read
+}
+
+var socketReads = sync.Pool{New: func() any {
+	r := new(socketRead)
+	r.fn = r.read
+	return r
+}}
+
+func (r *socketRead) read(fd uintptr) bool {
+	if r.buf == nil {
+		r.buf = bufpool.Get()
+	}
+	for {
+		r.n, r.err = syscall.Read(int(fd), *r.buf)
+		if r.err != syscall.EINTR {
+			break
+		}
+	}
+	if r.err == syscall.EAGAIN {
+		bufpool.Put(r.buf)
+		r.buf = nil
+		return false
+	}
+	return true
 }
