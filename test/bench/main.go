@@ -48,6 +48,7 @@ var (
 	streamBytes = flag.Int64("stream-mib", 64, "MiB per stream in the throughput tests") // scaled below
 	openConns   = flag.Int("open-conns", 200, "connections held open for the RSS-under-load figure")
 	only        = flag.String("scenario", "", "run only scenarios whose name contains this")
+	rounds      = flag.Int("rounds", 3, "measure every client this many times, taking turns, and report the median of each figure")
 	outPath     = flag.String("o", "", "also write the markdown report to this file")
 )
 
@@ -62,8 +63,8 @@ func main() {
 	env.target = startSink()
 
 	var report strings.Builder
-	fmt.Fprintf(&report, "Measured %s on %s (%d CPUs), command `make bench`.\n\n",
-		time.Now().UTC().Format("2006-01-02"), machine(), cpus())
+	fmt.Fprintf(&report, "Measured %s on %s (%d CPUs), command `make bench`; each figure the median of %d rounds.\n\n",
+		time.Now().UTC().Format("2006-01-02"), machine(), cpus(), max(*rounds, 1))
 	for _, sc := range scenarios {
 		if *only != "" && !strings.Contains(sc.name, *only) {
 			continue
@@ -232,17 +233,49 @@ func (e *environment) run(sc scenario) ([]result, error) {
 		procs = append(procs, cmd)
 		addrs[i] = addr
 	}
-	var results []result
-	for _, client := range sc.clients {
-		r, err := e.measure(client, sc, addrs)
-		if err != nil {
-			return nil, fmt.Errorf("client %s: %w", client, err)
+	// The clients take turns round by round, so that a change in the machine's load
+	// (it is shared) falls on all of them alike; medians then drop the odd round out.
+	measured := make([][]result, len(sc.clients))
+	for range max(*rounds, 1) {
+		for i, client := range sc.clients {
+			r, err := e.measure(client, sc, addrs)
+			if err != nil {
+				return nil, fmt.Errorf("client %s: %w", client, err)
+			}
+			fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
+				r.client, r.downMBps, r.upMBps, r.cpuPerGiB, r.rssIdle, r.rssLoaded, *openConns, r.ttfb)
+			measured[i] = append(measured[i], r)
 		}
-		fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
-			r.client, r.downMBps, r.upMBps, r.cpuPerGiB, r.rssIdle, r.rssLoaded, *openConns, r.ttfb)
-		results = append(results, r)
+	}
+	results := make([]result, len(sc.clients))
+	for i, rs := range measured {
+		results[i] = medianResult(rs)
 	}
 	return results, nil
+}
+
+// medianResult takes the median of each figure on its own.
+func medianResult(rs []result) result {
+	med := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return result{
+		client:    rs[0].client,
+		downMBps:  med(func(r result) float64 { return r.downMBps }),
+		upMBps:    med(func(r result) float64 { return r.upMBps }),
+		cpuPerGiB: med(func(r result) float64 { return r.cpuPerGiB }),
+		rssIdle:   int64(med(func(r result) float64 { return float64(r.rssIdle) })),
+		rssLoaded: int64(med(func(r result) float64 { return float64(r.rssLoaded) })),
+		ttfb:      time.Duration(med(func(r result) float64 { return float64(r.ttfb) })),
+	}
 }
 
 func (e *environment) startHop(h hop) (string, *exec.Cmd, error) {
