@@ -31,11 +31,11 @@ type startedRelay struct {
 
 // startRelay relays between two loopback connections without a goroutine of the test's
 // own waiting on it, unlike relayed.
-func startRelay(t *testing.T, idle time.Duration) startedRelay {
+func startRelay(t *testing.T, timeouts Timeouts) startedRelay {
 	app, client := tcpPair(t)
 	upstream, target := tcpPair(t)
 	done := make(chan error, 1)
-	r := StartRelay(client, upstream, idle, func(_ RelayStats, err error) { done <- err })
+	r := StartRelay(client, upstream, timeouts, func(_ RelayStats, err error) { done <- err })
 	t.Cleanup(func() {
 		app.Close()
 		target.Close()
@@ -83,7 +83,7 @@ func TestQuietRelaysPark(t *testing.T) {
 	base := runtime.NumGoroutine()
 	relays := make([]startedRelay, n)
 	for i := range relays {
-		relays[i] = startRelay(t, 0)
+		relays[i] = startRelay(t, Timeouts{})
 		relays[i].pingBoth(t)
 	}
 	if !waitFor(func() bool { return parkedCount() == 2*n }) {
@@ -149,7 +149,7 @@ func expect(t *testing.T, c *net.TCPConn, want []byte) {
 func TestParkedRelayEnds(t *testing.T) {
 	shortQuiet(t, 20*time.Millisecond)
 	parked := func(t *testing.T, idle time.Duration) startedRelay {
-		r := startRelay(t, idle)
+		r := startRelay(t, Timeouts{Idle: idle})
 		r.pingBoth(t)
 		if !waitFor(func() bool { return parkedCount() == 2 }) {
 			t.Fatalf("%d directions parked, want 2", parkedCount())

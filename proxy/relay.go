@@ -28,15 +28,25 @@ var quietAfter = time.Second
 
 // Relay copies client->upstream and upstream->client until both directions end, then
 // closes both connections. It is StartRelay, waited for.
-func Relay(client, upstream net.Conn, idle time.Duration) (RelayStats, error) {
+func Relay(client, upstream net.Conn, t Timeouts) (RelayStats, error) {
 	type result struct {
 		stats RelayStats
 		err   error
 	}
 	done := make(chan result, 1)
-	StartRelay(client, upstream, idle, func(s RelayStats, err error) { done <- result{s, err} })
+	StartRelay(client, upstream, t, func(s RelayStats, err error) { done <- result{s, err} })
 	r := <-done
 	return r.stats, r.err
+}
+
+// Timeouts bound how long a relay may go without moving a byte, as V2Ray's policy
+// levels do (connIdle, uplinkOnly, downlinkOnly). Zero means no limit, or for the
+// half-closed ones, Idle.
+type Timeouts struct {
+	Idle time.Duration // while both directions are open
+	// UplinkOnly applies once the upstream has finished sending, DownlinkOnly once the
+	// client has.
+	UplinkOnly, DownlinkOnly time.Duration
 }
 
 // StartRelay starts copying client->upstream and upstream->client and returns at once;
@@ -46,15 +56,15 @@ func Relay(client, upstream net.Conn, idle time.Duration) (RelayStats, error) {
 // An EOF in one direction half-closes the other side (CloseWrite), so a request/response
 // protocol that shuts down its sending side still gets its answer. An error in either
 // direction closes both at once; a reset from one side is passed on as a reset to the
-// other. When idle > 0 and no byte moves in either direction for that long, both
+// other. When no byte moves in either direction for as long as t allows, both
 // connections are closed and the error is ErrIdle.
 //
 // A direction whose source has gone quiet parks within a second: on Linux, where the
 // source is (or is layered on) a socket, it leaves the runtime's poller for an epoll set
 // shared by all relays, and its goroutine ends, so an idle connection costs no goroutine
 // stack. Input wakes it on a new goroutine that carries on with the same reader.
-func StartRelay(client, upstream net.Conn, idle time.Duration, done func(RelayStats, error)) *ActiveRelay {
-	r := &ActiveRelay{client: client, upstream: upstream, done: done}
+func StartRelay(client, upstream net.Conn, t Timeouts, done func(RelayStats, error)) *ActiveRelay {
+	r := &ActiveRelay{client: client, upstream: upstream, done: done, timeouts: t}
 	r.live.Store(2)
 	r.up = direction{relay: r, src: client, dst: upstream}
 	r.down = direction{relay: r, src: upstream, dst: client}
@@ -62,10 +72,7 @@ func StartRelay(client, upstream net.Conn, idle time.Duration, done func(RelaySt
 		d.wait.rc = parkable(d.src)
 		d.wait.resume = d.run
 	}
-	if idle > 0 {
-		r.idle = idle
-		r.timer = time.AfterFunc(idle, r.checkIdle)
-	}
+	r.setIdle(t.Idle)
 	go r.up.run()
 	go r.down.run()
 	return r
@@ -85,9 +92,11 @@ type ActiveRelay struct {
 	mu      sync.Mutex // orders parking against closing
 	closing bool
 
+	timeouts   Timeouts
+	idleMu     sync.Mutex // guards idle, timer and lastSeen
 	idle       time.Duration
 	timer      *time.Timer
-	lastSeen   int64 // up+down at the previous idle check; touched only by checkIdle
+	lastSeen   int64 // up+down at the previous idle check
 	idleClosed atomic.Bool
 }
 
@@ -131,22 +140,45 @@ func (r *ActiveRelay) fail(err error) {
 	r.shut(isReset(err))
 }
 
+// setIdle makes d the time allowed without a byte moving, counted from now; 0 lifts
+// the limit.
+func (r *ActiveRelay) setIdle(d time.Duration) {
+	r.idleMu.Lock()
+	defer r.idleMu.Unlock()
+	r.idle = d
+	r.lastSeen = r.up.n.Load() + r.down.n.Load()
+	switch {
+	case d <= 0:
+		if r.timer != nil {
+			r.timer.Stop()
+		}
+	case r.timer == nil:
+		r.timer = time.AfterFunc(d, r.checkIdle)
+	default:
+		r.timer.Reset(d)
+	}
+}
+
 func (r *ActiveRelay) checkIdle() {
-	total := r.up.n.Load() + r.down.n.Load()
-	if total != r.lastSeen {
+	r.idleMu.Lock()
+	if r.idle <= 0 {
+		r.idleMu.Unlock()
+		return // lifted since the timer fired
+	}
+	if total := r.up.n.Load() + r.down.n.Load(); total != r.lastSeen {
 		r.lastSeen = total
 		r.timer.Reset(r.idle)
+		r.idleMu.Unlock()
 		return
 	}
 	r.idleClosed.Store(true)
+	r.idleMu.Unlock()
 	r.shut(false)
 }
 
 // finish runs when the last direction has ended.
 func (r *ActiveRelay) finish() {
-	if r.timer != nil {
-		r.timer.Stop()
-	}
+	r.setIdle(0)
 	r.client.Close()
 	r.upstream.Close()
 	var err error
@@ -180,6 +212,7 @@ func (d *direction) run() {
 		_, err := Copy(countingWriter{d.dst, &d.n}, d.src)
 		if err == nil {
 			CloseWrite(d.dst)
+			d.halfClosed()
 			d.end()
 			return
 		}
@@ -205,6 +238,18 @@ func (d *direction) park() (parked bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return !r.closing && park(&d.wait)
+}
+
+// halfClosed applies the half-closed timeout once d's source has finished sending.
+func (d *direction) halfClosed() {
+	r := d.relay
+	t := r.timeouts.DownlinkOnly // the client is done: only the downlink remains
+	if d == &r.down {
+		t = r.timeouts.UplinkOnly
+	}
+	if t > 0 {
+		r.setIdle(t)
+	}
 }
 
 func (d *direction) end() {

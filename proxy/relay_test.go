@@ -53,7 +53,7 @@ func relayed(t testing.TB, idle time.Duration) (app, target *net.TCPConn, done c
 	upstream, target := tcpPair(t)
 	done = make(chan error, 1)
 	go func() {
-		_, err := Relay(client, upstream, idle)
+		_, err := Relay(client, upstream, Timeouts{Idle: idle})
 		done <- err
 	}()
 	return app, target, done
@@ -193,7 +193,7 @@ func TestRelayWaitsOnReadWaiter(t *testing.T) {
 	before := bufpool.Outstanding()
 	done := make(chan error, 1)
 	go func() {
-		_, err := Relay(waitingConn{client, &waits}, waitingConn{upstream, &waits}, 0)
+		_, err := Relay(waitingConn{client, &waits}, waitingConn{upstream, &waits}, Timeouts{})
 		done <- err
 	}()
 	payload := make([]byte, 3<<20)
@@ -279,7 +279,7 @@ func TestRelayMixedErrors(t *testing.T) {
 	errAuth := errors.New("test: message authentication failed")
 	errNet := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ETIMEDOUT}
 	for range 20 {
-		_, err := Relay(failConn{err: errAuth}, failConn{err: errNet}, 0)
+		_, err := Relay(failConn{err: errAuth}, failConn{err: errNet}, Timeouts{})
 		if err != errAuth && err != errNet {
 			t.Fatalf("Relay: %v, want one of the two errors", err)
 		}
@@ -346,4 +346,75 @@ func TestReadFresh(t *testing.T) {
 	if held := bufpool.Outstanding() - before; held != 0 {
 		t.Errorf("%d buffers not returned", held)
 	}
+}
+
+// TestHalfClosedTimeouts: once one side has finished sending, the relay allows the
+// half-closed timeout, not the idle one, for the other direction to go quiet; bytes
+// moving keep it open.
+func TestHalfClosedTimeouts(t *testing.T) {
+	const half = 150 * time.Millisecond
+	start := func(t *testing.T, tm Timeouts) (app, target *net.TCPConn, done chan error) {
+		app, client := tcpPair(t)
+		upstream, target := tcpPair(t)
+		t.Cleanup(func() { app.Close(); target.Close() })
+		done = make(chan error, 1)
+		StartRelay(client, upstream, tm, func(_ RelayStats, err error) { done <- err })
+		return app, target, done
+	}
+	endsIdle := func(t *testing.T, done chan error, within time.Duration) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrIdle) {
+				t.Fatalf("relay: %v, want ErrIdle", err)
+			}
+		case <-time.After(within):
+			t.Fatalf("relay still open after %v", within)
+		}
+	}
+	t.Run("client done", func(t *testing.T) {
+		app, target, done := start(t, Timeouts{Idle: time.Minute, DownlinkOnly: half})
+		app.CloseWrite()
+		target.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if b, err := io.ReadAll(target); err != nil || len(b) != 0 {
+			t.Fatalf("target read %q, %v; want EOF", b, err)
+		}
+		endsIdle(t, done, 5*time.Second)
+	})
+	t.Run("upstream done", func(t *testing.T) {
+		app, target, done := start(t, Timeouts{Idle: time.Minute, UplinkOnly: half})
+		target.CloseWrite()
+		app.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if b, err := io.ReadAll(app); err != nil || len(b) != 0 {
+			t.Fatalf("app read %q, %v; want EOF", b, err)
+		}
+		endsIdle(t, done, 5*time.Second)
+	})
+	t.Run("bytes keep it open", func(t *testing.T) {
+		app, target, done := start(t, Timeouts{Idle: time.Minute, DownlinkOnly: half})
+		app.CloseWrite()
+		const n = 8
+		go func() {
+			for range n {
+				target.Write([]byte{'x'})
+				time.Sleep(half / 3)
+			}
+		}()
+		app.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadFull(app, make([]byte, n))
+		if err != nil {
+			t.Fatalf("app read %d of %d bytes sent over %v: %v", got, n, n*half/3, err)
+		}
+		endsIdle(t, done, 5*time.Second)
+	})
+	t.Run("idle alone", func(t *testing.T) {
+		// Without half-closed timeouts a half-closed relay keeps the idle timeout.
+		app, _, done := start(t, Timeouts{Idle: time.Minute})
+		app.CloseWrite()
+		select {
+		case err := <-done:
+			t.Fatalf("relay ended after a half-close: %v", err)
+		case <-time.After(3 * half):
+		}
+	})
 }

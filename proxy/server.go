@@ -23,9 +23,12 @@ const (
 type ServerOptions struct {
 	HandshakeTimeout time.Duration
 	IdleTimeout      time.Duration
-	DialTimeout      time.Duration
-	MaxConns         int // accepted connections beyond this are closed at once
-	Logger           *slog.Logger
+	// UplinkOnly and DownlinkOnly replace IdleTimeout once the upstream, or the client,
+	// has finished sending (V2Ray's policy of the same names); zero keeps IdleTimeout.
+	UplinkOnly, DownlinkOnly time.Duration
+	DialTimeout              time.Duration
+	MaxConns                 int // accepted connections beyond this are closed at once
+	Logger                   *slog.Logger
 }
 
 func (o *ServerOptions) withDefaults() ServerOptions {
@@ -48,15 +51,21 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	return v
 }
 
+func (o *ServerOptions) timeouts() Timeouts {
+	return Timeouts{Idle: o.IdleTimeout, UplinkOnly: o.UplinkOnly, DownlinkOnly: o.DownlinkOnly}
+}
+
 // Server accepts connections for one Inbound and relays each request through a Dialer
 // (the router, which picks an outbound).
 type Server struct {
 	Tag     string
 	Inbound Inbound
 	Dialer  Dialer
-	Options ServerOptions
+	Options ServerOptions // as Serve starts; SetOptions changes them later
 
 	mu       sync.Mutex
+	opts     *ServerOptions         // the current Options, with defaults; nil until Serve or SetOptions
+	log      *slog.Logger           // opts.Logger with the inbound's tag
 	conns    map[net.Conn]io.Closer // what Shutdown closes: the conn, then its relay
 	closing  bool
 	wg       sync.WaitGroup
@@ -70,17 +79,18 @@ var ErrServerClosed = errors.New("proxy: server closed")
 
 // Serve accepts on ln until Shutdown or an accept error.
 func (s *Server) Serve(ln net.Listener) error {
-	opts := s.Options.withDefaults()
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return ErrServerClosed
 	}
+	if s.opts == nil {
+		s.setOptions(s.Options)
+	}
 	s.listener = ln
 	s.conns = make(map[net.Conn]io.Closer)
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.mu.Unlock()
-	log := opts.Logger.With("inbound", s.Tag)
 
 	var delay time.Duration
 	for {
@@ -98,7 +108,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		if !s.track(conn, opts.MaxConns) {
+		opts, log, ok := s.track(conn)
+		if !ok {
 			log.Warn("connection limit reached, refusing", "limit", opts.MaxConns, "remote", conn.RemoteAddr())
 			abort(conn)
 			conn.Close()
@@ -106,6 +117,21 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		go s.serveConn(conn, opts, log)
 	}
+}
+
+// SetOptions replaces the options for connections accepted from now on; open ones keep
+// theirs.
+func (s *Server) SetOptions(o ServerOptions) {
+	s.mu.Lock()
+	s.setOptions(o)
+	s.mu.Unlock()
+}
+
+// setOptions is SetOptions with s.mu held.
+func (s *Server) setOptions(o ServerOptions) {
+	o = o.withDefaults()
+	s.opts = &o
+	s.log = o.Logger.With("inbound", s.Tag)
 }
 
 // serveConn runs the handshake and the dial, then hands the connection to a relay and
@@ -144,22 +170,25 @@ func (s *Server) serveConn(conn net.Conn, opts ServerOptions, log *slog.Logger) 
 	relaying = true
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.conns[conn] = StartRelay(req.Conn, upstream, opts.IdleTimeout, func(stats RelayStats, err error) {
+	s.conns[conn] = StartRelay(req.Conn, upstream, opts.timeouts(), func(stats RelayStats, err error) {
 		log.Debug("relay done", "remote", conn.RemoteAddr(), "destination", req.Destination,
 			"up", stats.Up, "down", stats.Down, "duration", time.Since(start), "err", err)
 		s.untrack(conn)
 	})
 }
 
-func (s *Server) track(c net.Conn, limit int) bool {
+// track counts c among the open connections, unless the server is closing or at its
+// limit, and returns the options and logger c is served with.
+func (s *Server) track(c net.Conn) (ServerOptions, *slog.Logger, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing || len(s.conns) >= limit {
-		return false
+	opts := *s.opts
+	if s.closing || len(s.conns) >= opts.MaxConns {
+		return opts, s.log, false
 	}
 	s.conns[c] = c
 	s.wg.Add(1)
-	return true
+	return opts, s.log, true
 }
 
 func (s *Server) untrack(c net.Conn) {

@@ -203,7 +203,9 @@ func TestUnknownFieldsAreOneWarning(t *testing.T) {
       "users": [{"id": "b12614c5-5ca4-4eba-a215-c61d642116ce", "level": 0, "testsEnabled": "x"}]}]},
      "streamSettings": {"network": "ws"}}
   ],
-  "policy": {}
+  "policy": {"levels": {"0": {"connIdle": 60, "statsUserUplink": true, "bufferSize": 4},
+                        "1": {"connIdle": 5}},
+             "system": {"statsInboundUplink": true}}
 }`
 	_, warnings, err := Parse([]byte(in))
 	if err != nil {
@@ -211,7 +213,8 @@ func TestUnknownFieldsAreOneWarning(t *testing.T) {
 	}
 	want := []Warning{{Message: "ignoring fields proxychain does not implement: " +
 		"dns, log.access, outbounds[0].mux, outbounds[0].settingz, " +
-		"outbounds[2].settings.vnext[0].users[0].testsEnabled, outbounds[2].streamSettings, policy"}}
+		"outbounds[2].settings.vnext[0].users[0].testsEnabled, outbounds[2].streamSettings, " +
+		"policy.levels.0.bufferSize, policy.levels.0.statsUserUplink, policy.levels.1, policy.system"}}
 	if !reflect.DeepEqual(warnings, want) {
 		t.Errorf("warnings:\n got %v\nwant %v", warnings, want)
 	}
@@ -439,5 +442,47 @@ func TestLoadMissingFile(t *testing.T) {
 	_, _, err := Load(filepath.Join(t.TempDir(), "nope.json"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("error = %v, want not exist", err)
+	}
+}
+
+// TestPolicy: level 0's timeouts load as V2Ray writes them (seconds, 0 allowed where
+// V2Ray allows it), a later file's policy replaces an earlier one's, and a zero
+// handshake or idle timeout is refused by name.
+func TestPolicy(t *testing.T) {
+	cfg, _, err := Parse([]byte(`{
+  "outbounds": [{"protocol": "freedom"}],
+  "policy": {"levels": {"0": {"handshake": 4, "connIdle": 300, "uplinkOnly": 0, "downlinkOnly": 5}}}
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := cfg.Policy.Level0()
+	got := []any{*lp.Handshake, *lp.ConnIdle, *lp.UplinkOnly, *lp.DownlinkOnly}
+	if want := []any{uint32(4), uint32(300), uint32(0), uint32(5)}; !reflect.DeepEqual(got, want) {
+		t.Errorf("level 0: %v, want %v", got, want)
+	}
+	if lp := (*PolicyConfig)(nil).Level0(); lp.ConnIdle != nil {
+		t.Errorf("no policy: %+v, want no fields", lp)
+	}
+
+	dir := t.TempDir()
+	first := filepath.Join(dir, "a.json")
+	second := filepath.Join(dir, "b.json")
+	os.WriteFile(first, []byte(`{"outbounds": [{"protocol": "freedom"}], "policy": {"levels": {"0": {"connIdle": 10}}}}`), 0o600)
+	os.WriteFile(second, []byte(`{"policy": {"levels": {"0": {"connIdle": 20}}}}`), 0o600)
+	merged, _, err := Load(first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *merged.Policy.Level0().ConnIdle; got != 20 {
+		t.Errorf("merged connIdle %d, want the later file's 20", got)
+	}
+
+	for _, field := range []string{"handshake", "connIdle"} {
+		_, _, err := Parse([]byte(`{"outbounds": [{"protocol": "freedom"}], "policy": {"levels": {"0": {"` + field + `": 0}}}}`))
+		want := "config: policy.levels.0." + field + ": must be at least 1 (seconds)"
+		if err == nil || err.Error() != want {
+			t.Errorf("%s 0: %v, want %q", field, err, want)
+		}
 	}
 }

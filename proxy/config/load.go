@@ -57,6 +57,9 @@ func (c *Config) merge(next *Config) {
 	if next.Log != nil {
 		c.Log = next.Log
 	}
+	if next.Policy != nil {
+		c.Policy = next.Policy
+	}
 	if next.Routing != nil {
 		rules := c.routingRules()
 		r := *next.Routing
@@ -158,6 +161,27 @@ func unimplemented(cfg *Config) []string {
 	}
 	if cfg.Routing != nil && cfg.Routing.DomainStrategy != "" && cfg.Routing.DomainStrategy != "AsIs" {
 		paths = append(paths, "routing.domainStrategy")
+	}
+	if p := cfg.Policy; p != nil {
+		if len(p.System) > 0 && !isNull(p.System) {
+			paths = append(paths, "policy.system")
+		}
+		for level, lp := range p.Levels {
+			lpath := "policy.levels." + level
+			if level != "0" {
+				paths = append(paths, lpath)
+				continue
+			}
+			if lp.StatsUserUplink {
+				paths = append(paths, lpath+".statsUserUplink")
+			}
+			if lp.StatsUserDownlink {
+				paths = append(paths, lpath+".statsUserDownlink")
+			}
+			if len(lp.BufferSize) > 0 {
+				paths = append(paths, lpath+".bufferSize")
+			}
+		}
 	}
 	for i, in := range cfg.Inbounds {
 		p := fmt.Sprintf("inbounds[%d]", i)

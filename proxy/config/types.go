@@ -4,13 +4,44 @@ import "encoding/json"
 
 // Config is a V2Ray v4 JSON configuration, the subset proxychain implements. Field names
 // and shapes are V2Ray's, so an existing V2Ray config loads as written. Top-level objects
-// we do not implement (dns, policy, api, stats, reverse, transport) are reported as
-// warnings by Load, never silently dropped.
+// we do not implement (dns, api, stats, reverse, transport) are reported as warnings by
+// Load, never silently dropped.
 type Config struct {
 	Log       *LogConfig       `json:"log,omitempty"`
 	Inbounds  []InboundConfig  `json:"inbounds,omitempty"`
 	Outbounds []OutboundConfig `json:"outbounds,omitempty"`
 	Routing   *RoutingConfig   `json:"routing,omitempty"`
+	Policy    *PolicyConfig    `json:"policy,omitempty"`
+}
+
+// PolicyConfig is V2Ray's "policy" object. proxychain applies level 0's timeouts to every
+// inbound (level 0 is every user's and inbound's level unless set otherwise); other
+// levels, statistics and buffer sizes are reported as not implemented.
+type PolicyConfig struct {
+	Levels map[string]LevelPolicy `json:"levels,omitempty"`
+	System json.RawMessage        `json:"system,omitempty"`
+}
+
+// LevelPolicy is one level's limits, in seconds as V2Ray writes them. An absent field
+// keeps proxychain's default (see proxy.ServerOptions).
+type LevelPolicy struct {
+	Handshake *uint32 `json:"handshake,omitempty"` // from accept to a decoded request
+	ConnIdle  *uint32 `json:"connIdle,omitempty"`  // no byte either way
+	// UplinkOnly and DownlinkOnly replace connIdle once the upstream, or the client, has
+	// finished sending; 0 closes the connection at once, as in V2Ray.
+	UplinkOnly        *uint32         `json:"uplinkOnly,omitempty"`
+	DownlinkOnly      *uint32         `json:"downlinkOnly,omitempty"`
+	StatsUserUplink   bool            `json:"statsUserUplink,omitempty"`
+	StatsUserDownlink bool            `json:"statsUserDownlink,omitempty"`
+	BufferSize        json.RawMessage `json:"bufferSize,omitempty"`
+}
+
+// Level0 returns the policy proxychain applies, level 0's; absent fields are nil.
+func (p *PolicyConfig) Level0() LevelPolicy {
+	if p == nil {
+		return LevelPolicy{}
+	}
+	return p.Levels["0"]
 }
 
 // LogConfig is V2Ray's "log" object.

@@ -36,6 +36,13 @@ func (c *Config) Validate() error {
 	if c.Routing != nil {
 		v.routing(c.Routing, c.Outbounds)
 	}
+	lp := c.Policy.Level0()
+	if lp.Handshake != nil && *lp.Handshake == 0 {
+		v.add("policy.levels.0.handshake", "must be at least 1 (seconds)")
+	}
+	if lp.ConnIdle != nil && *lp.ConnIdle == 0 {
+		v.add("policy.levels.0.connIdle", "must be at least 1 (seconds)")
+	}
 	return errors.Join(v.errs...)
 }
 

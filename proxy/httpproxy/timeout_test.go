@@ -176,7 +176,7 @@ func TestIdleRelayHoldsNoBuffer(t *testing.T) {
 			ch := make(chan error, 1)
 			done = append(done, ch)
 			go func() {
-				_, err := proxy.Relay(req.Conn, upstream, 0)
+				_, err := proxy.Relay(req.Conn, upstream, proxy.Timeouts{})
 				ch <- err
 			}()
 			if got, err := readUntil(target, r.upstreamEnd); err != nil {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/chain"
@@ -70,6 +71,8 @@ type generation struct {
 	router    *router.Router
 	paths     []string
 	inbounds  []inboundSpec
+	// serverOpts are Options.Server with the config's policy filling what it leaves zero.
+	serverOpts proxy.ServerOptions
 }
 
 type inboundSpec struct {
@@ -110,12 +113,12 @@ func (l *listener) DialContext(ctx context.Context, network, address string) (ne
 	return l.current.Load().dialer.DialContext(ctx, network, address)
 }
 
-func (in *Instance) newListener(spec inboundSpec) *listener {
+func (in *Instance) newListener(spec inboundSpec, opts proxy.ServerOptions) *listener {
 	l := &listener{path: spec.path, address: spec.address}
 	l.current.Store(spec.handler)
 	// The server's tag only labels its log lines; a reload that retags an inbound at the
 	// same address keeps the old label there, while routing uses the handler's tag.
-	l.server = &proxy.Server{Tag: spec.handler.tag, Inbound: l, Dialer: l, Options: in.serverOpts}
+	l.server = &proxy.Server{Tag: spec.handler.tag, Inbound: l, Dialer: l, Options: opts}
 	return l
 }
 
@@ -138,7 +141,7 @@ func Build(cfg *config.Config, opts Options) (*Instance, error) {
 	}
 	in.gen.Store(gen)
 	for _, spec := range gen.inbounds {
-		in.listeners = append(in.listeners, in.newListener(spec))
+		in.listeners = append(in.listeners, in.newListener(spec, gen.serverOpts))
 	}
 	in.retireCtx, in.cutRetired = context.WithCancel(context.Background())
 	return in, nil
@@ -155,9 +158,10 @@ func (in *Instance) build(cfg *config.Config) (*generation, error) {
 		return nil, err
 	}
 	gen := &generation{
-		outbounds: make([]proxy.Outbound, len(cfg.Outbounds)),
-		byTag:     make(map[string]proxy.Outbound),
-		paths:     paths,
+		outbounds:  make([]proxy.Outbound, len(cfg.Outbounds)),
+		byTag:      make(map[string]proxy.Outbound),
+		paths:      paths,
+		serverOpts: withPolicy(in.serverOpts, cfg.Policy),
 	}
 	b := &builder{log: in.log}
 	for _, i := range order {
@@ -332,7 +336,7 @@ func (in *Instance) Reload(ctx context.Context, cfg *config.Config) error {
 		in.gen.Store(gen)
 		in.listeners = in.listeners[:0]
 		for _, spec := range gen.inbounds {
-			in.listeners = append(in.listeners, in.newListener(spec))
+			in.listeners = append(in.listeners, in.newListener(spec, gen.serverOpts))
 		}
 		return nil
 	}
@@ -348,7 +352,7 @@ func (in *Instance) Reload(ctx context.Context, cfg *config.Config) error {
 			next[i], byAddress[spec.address] = kept[0], kept[1:]
 			continue
 		}
-		l := in.newListener(spec)
+		l := in.newListener(spec, gen.serverOpts)
 		if l.ln, err = in.bind(ctx, spec.address); err != nil {
 			for _, o := range opened {
 				o.ln.Close()
@@ -365,6 +369,7 @@ func (in *Instance) Reload(ctx context.Context, cfg *config.Config) error {
 	for i, l := range next {
 		l.path = gen.inbounds[i].path
 		l.current.Store(gen.inbounds[i].handler)
+		l.server.SetOptions(gen.serverOpts)
 	}
 	for _, l := range opened {
 		in.serve(l)
@@ -448,4 +453,24 @@ func pathErrorf(path, format string, args ...any) error {
 
 func pathError(path string, err error) error {
 	return fmt.Errorf("instance: %s: %w", path, err)
+}
+
+// withPolicy fills the limits base leaves zero from the policy's level 0, which V2Ray
+// writes in seconds.
+func withPolicy(base proxy.ServerOptions, p *config.PolicyConfig) proxy.ServerOptions {
+	lp := p.Level0()
+	set := func(field *time.Duration, seconds *uint32) {
+		if seconds == nil || *field != 0 {
+			return
+		}
+		*field = time.Duration(*seconds) * time.Second
+		if *field == 0 {
+			*field = time.Nanosecond // V2Ray's half-closed 0: close once the other side is done
+		}
+	}
+	set(&base.HandshakeTimeout, lp.Handshake)
+	set(&base.IdleTimeout, lp.ConnIdle)
+	set(&base.UplinkOnly, lp.UplinkOnly)
+	set(&base.DownlinkOnly, lp.DownlinkOnly)
+	return base
 }

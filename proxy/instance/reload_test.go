@@ -5,15 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/proxychain/proxychain/test/harness/proxytest"
+	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/metrics"
 	"github.com/proxychain/proxychain/proxy/socks"
+	"github.com/proxychain/proxychain/test/harness/proxytest"
 )
 
 // hops runs two SOCKS hop servers with metrics, so a test can tell which hop a
@@ -230,5 +233,68 @@ func TestRedirectInboundsAreWired(t *testing.T) {
 	m.Registry.WriteTo(&b)
 	if strings.Contains(b.String(), metrics.NameDialDuration+"_count{outbound=\"direct\"} 1") {
 		t.Errorf("a refused connection was dialed:\n%s", b.String())
+	}
+}
+
+// TestPolicyTimeouts: the config's policy level 0 sets the inbounds' timeouts, and a
+// reload changes them for new connections on a listener it keeps. The target reads to
+// EOF and then holds its end open, so only a timeout ends the relay.
+func TestPolicyTimeouts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold); ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				io.Copy(io.Discard, c)
+				<-hold
+			})
+		}
+	})
+	withPolicy := func(level string) string {
+		return `{
+		  "inbounds": [{"tag": "in", "protocol": "socks", "listen": "127.0.0.1", "port": 1080}],
+		  "outbounds": [{"protocol": "freedom"}],
+		  "policy": {"levels": {"0": ` + level + `}}
+		}`
+	}
+	in := buildOpts(t, withPolicy(`{"downlinkOnly": 0}`), Options{})
+	client := socks.NewClient("test", in.Addr("in").String(), "", "", &net.Dialer{})
+	// halfClose sends a request and half-closes, then reports how long the relay took to
+	// close the connection.
+	halfClose := func() time.Duration {
+		t.Helper()
+		conn, err := client.DialContext(context.Background(), "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.Write([]byte("request"))
+		start := time.Now()
+		proxy.CloseWrite(conn)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := conn.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("read after half-close: %d, %v; want EOF from a timeout", n, err)
+		}
+		return time.Since(start)
+	}
+	if took := halfClose(); took > time.Second {
+		t.Errorf("downlinkOnly 0: closed after %v, want at once", took)
+	}
+
+	if err := in.Reload(context.Background(), parse(t, withPolicy(`{"connIdle": 1}`))); err != nil {
+		t.Fatal(err)
+	}
+	if took := halfClose(); took < 500*time.Millisecond {
+		t.Errorf("after reload to connIdle 1 and no downlinkOnly: closed after %v, want the idle second", took)
 	}
 }

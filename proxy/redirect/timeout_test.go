@@ -75,7 +75,7 @@ func TestIdleRelayThroughReplayConnHoldsNoBuffer(t *testing.T) {
 		ch := make(chan error, 1)
 		done = append(done, ch)
 		go func() {
-			_, err := proxy.Relay(&replayConn{Conn: server, pending: []byte("sniffed")}, upstream, 0)
+			_, err := proxy.Relay(&replayConn{Conn: server, pending: []byte("sniffed")}, upstream, proxy.Timeouts{})
 			ch <- err
 		}()
 		app.Write([]byte("!"))
