@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/socks"
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,25 +38,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // startEcho serves a TCP echo on loopback until the test ends.
 func startEcho(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-			})
-		}
-	})
-	return ln.Addr().String()
+	return harness.ServeTCP(t, func(c net.Conn) { io.Copy(c, c) })
 }
 
 func build(t *testing.T, cfgJSON string) *Instance {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/metrics"
 	"github.com/proxychain/proxychain/proxy/socks"
+	"github.com/proxychain/proxychain/test/harness"
 	"github.com/proxychain/proxychain/test/harness/proxytest"
 )
 
@@ -240,25 +240,9 @@ func TestRedirectInboundsAreWired(t *testing.T) {
 // reload changes them for new connections on a listener it keeps. The target reads to
 // EOF and then holds its end open, so only a timeout ends the relay.
 func TestPolicyTimeouts(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	hold := make(chan struct{})
-	t.Cleanup(func() { close(hold); ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(io.Discard, c)
-				<-hold
-			})
-		}
+	target := harness.ServeTCP(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		<-t.Context().Done()
 	})
 	withPolicy := func(level string) string {
 		return `{
@@ -273,7 +257,7 @@ func TestPolicyTimeouts(t *testing.T) {
 	// close the connection.
 	halfClose := func() time.Duration {
 		t.Helper()
-		conn, err := client.DialContext(context.Background(), "tcp", ln.Addr().String())
+		conn, err := client.DialContext(context.Background(), "tcp", target)
 		if err != nil {
 			t.Fatal(err)
 		}

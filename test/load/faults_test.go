@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // resetTarget reads one byte from each client, then resets the connection.
 func resetTarget(t testing.TB) string {
-	return serveLoopback(t, func(c net.Conn) {
+	return harness.ServeTCP(t, func(c net.Conn) {
 		var b [1]byte
 		if _, err := c.Read(b[:]); err != nil {
 			return
@@ -52,7 +53,7 @@ func TestTargetResetReachesApp(t *testing.T) {
 // failure; Shadowsocks and VMess are 0-RTT (their dial is the TCP connect), so the app's
 // connection is ended by the idle timeout instead.
 func TestSilentHop(t *testing.T) {
-	silent := serveLoopback(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	silent := harness.ServeTCP(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	host, portStr, _ := net.SplitHostPort(silent)
 	port, _ := strconv.Atoi(portStr)
 	const dialTimeout, idle = time.Second, time.Second

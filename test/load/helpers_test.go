@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/instance"
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 func TestMain(m *testing.M) {
@@ -84,54 +84,9 @@ func (d *countingDialer) DialContext(ctx context.Context, network, address strin
 // echoServer echoes every connection until the peer closes; it stops with the test.
 func echoServer(t testing.TB) string {
 	t.Helper()
-	return serveLoopback(t, func(c net.Conn) {
+	return harness.ServeTCP(t, func(c net.Conn) {
 		io.Copy(c, c)
 	})
-}
-
-// serveLoopback runs handle for every connection accepted on a loopback port. When the
-// test ends it closes the listener and every open connection and waits for the handlers.
-func serveLoopback(t testing.TB, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Go(func() {
-				defer func() {
-					c.Close()
-					mu.Lock()
-					delete(conns, c)
-					mu.Unlock()
-				}()
-				handle(c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }
 
 // hop is one server of a chain: its inbound and the outbound a client reaches it with.

@@ -17,6 +17,7 @@ import (
 	"github.com/proxychain/proxychain/proxy/shadowsocks"
 	"github.com/proxychain/proxychain/proxy/socks"
 	"github.com/proxychain/proxychain/proxy/vmess"
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 const (
@@ -256,7 +257,7 @@ func echoOnce(c net.Conn) error {
 
 // sourceServer sends an endless counting pattern (byte i is i mod 251) to every client.
 func sourceServer(t testing.TB) string {
-	return serveLoopback(t, func(c net.Conn) {
+	return harness.ServeTCP(t, func(c net.Conn) {
 		buf := make([]byte, 32<<10)
 		var off int64
 		for {

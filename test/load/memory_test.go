@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // idleCost is what n idle connections cost this process, per connection.
@@ -83,7 +84,7 @@ func waitGoroutines(n int) int {
 // V2Ray's 512 KiB; and no goroutine, because a quiet relay parks.
 func TestIdleMemoryPerConnection(t *testing.T) {
 	const n = 300
-	target := serveLoopback(t, pingPong)
+	target := harness.ServeTCP(t, pingPong)
 	base := runtime.NumGoroutine()
 	direct := measureIdle(t, n, func() (net.Conn, error) { return net.Dial("tcp", target) })
 	waitGoroutines(base)
