@@ -77,7 +77,7 @@ func (c *Client) wrap(raw net.Conn, addr []byte) (*conn, error) {
 	case familyStream:
 		iv := make([]byte, ciph.saltLen)
 		rand.Read(iv)
-		stream, err := ciph.newStream(ciph.key, iv, false)
+		stream, err := ciph.stream(iv, false)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func (c *Client) wrap(raw net.Conn, addr []byte) (*conn, error) {
 			src: raw,
 			iv:  make([]byte, ciph.saltLen),
 			newStream: func(iv []byte) (cipher.Stream, error) {
-				return ciph.newStream(ciph.key, iv, true)
+				return ciph.stream(iv, true)
 			},
 		}
 		return newConn(raw, dec, &streamEncoder{stream: stream, iv: iv, header: addr}), nil

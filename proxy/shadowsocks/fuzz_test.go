@@ -154,7 +154,7 @@ func FuzzStreamReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, readSize uint8) {
 		for _, ciph := range ciphers {
 			iv := make([]byte, ciph.saltLen)
-			enc, err := ciph.newStream(ciph.key, iv, false)
+			enc, err := ciph.stream(iv, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func FuzzStreamReader(f *testing.F) {
 				src: smallReads{bytes.NewReader(stream), int(readSize) + 1},
 				iv:  make([]byte, ciph.saltLen),
 				newStream: func(iv []byte) (cipher.Stream, error) {
-					return ciph.newStream(ciph.key, iv, true)
+					return ciph.stream(iv, true)
 				},
 			}
 			got, err := io.ReadAll(r)

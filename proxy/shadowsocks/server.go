@@ -117,7 +117,7 @@ func (s *Server) handshakeStream(raw net.Conn) (string, *conn, error) {
 	if !s.replay.add(iv, time.Time{}) {
 		return "", nil, ErrReplay
 	}
-	stream, err := ciph.newStream(ciph.key, iv, true)
+	stream, err := ciph.stream(iv, true)
 	if err != nil {
 		return "", nil, err
 	}
@@ -140,7 +140,7 @@ func (s *Server) streamEncoder() (*streamEncoder, error) {
 	iv := make([]byte, ciph.saltLen)
 	rand.Read(iv)
 	s.replay.add(iv, time.Time{})
-	stream, err := ciph.newStream(ciph.key, iv, false)
+	stream, err := ciph.stream(iv, false)
 	if err != nil {
 		return nil, err
 	}
