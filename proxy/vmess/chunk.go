@@ -68,7 +68,7 @@ func (s bodySpec) framer(key, iv [16]byte) *framer {
 	f.aead = s.newAEAD(key)
 	if s.options&optAuthLength != 0 {
 		// Both directions derive the length key from the request's key and IV.
-		f.lenAEAD = s.newAEAD(kdf16(s.key[:], kdfAuthenticatedLen))
+		f.lenAEAD = s.newAEAD(chainAuthLen.derive16(s.key[:]))
 		f.lenNonce = chunkNonce(s.iv)
 	}
 	return f
