@@ -2,7 +2,6 @@ package shadowsocks
 
 import (
 	"context"
-	"crypto/cipher"
 	"crypto/rand"
 	"fmt"
 	"net"
@@ -81,13 +80,7 @@ func (c *Client) wrap(raw net.Conn, addr []byte) (*conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		dec := &streamReader{
-			src: raw,
-			iv:  make([]byte, ciph.saltLen),
-			newStream: func(iv []byte) (cipher.Stream, error) {
-				return ciph.stream(iv, true)
-			},
-		}
+		dec := &streamReader{src: raw, iv: make([]byte, ciph.saltLen), ciph: ciph}
 		return newConn(raw, dec, &streamEncoder{stream: stream, iv: iv, header: addr}), nil
 
 	case familyAEAD:
