@@ -246,11 +246,16 @@ func responseKeys(aeadHeader bool, key, iv [16]byte) (rkey, riv [16]byte) {
 	return md5.Sum(key[:]), md5.Sum(iv[:])
 }
 
-// responseAEADs returns the AEADs and nonces sealing the AEAD response header.
-func responseAEADs(rkey, riv [16]byte) (lenAEAD cipher.AEAD, lenNonce []byte, hdrAEAD cipher.AEAD, hdrNonce []byte) {
-	lk := chainRespHeaderLenKey.derive16(rkey[:])
-	hk := chainRespHeaderKey.derive16(rkey[:])
-	return newGCM(lk[:]), chainRespHeaderLenIV.derive12(riv[:]), newGCM(hk[:]), chainRespHeaderIV.derive12(riv[:])
+// responseLenAEAD returns the AEAD and nonce sealing the AEAD response header's length.
+func responseLenAEAD(rkey, riv [16]byte) (cipher.AEAD, []byte) {
+	k := chainRespHeaderLenKey.derive16(rkey[:])
+	return newGCM(k[:]), chainRespHeaderLenIV.derive12(riv[:])
+}
+
+// responseHeaderAEAD returns the AEAD and nonce sealing the AEAD response header.
+func responseHeaderAEAD(rkey, riv [16]byte) (cipher.AEAD, []byte) {
+	k := chainRespHeaderKey.derive16(rkey[:])
+	return newGCM(k[:]), chainRespHeaderIV.derive12(riv[:])
 }
 
 // legacyTimeIV is the IV of the legacy request header: MD5 of the timestamp four times.

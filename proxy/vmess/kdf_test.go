@@ -98,7 +98,8 @@ func BenchmarkKDF(b *testing.B) {
 	b.Run("response", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			responseAEADs(rkey, riv)
+			responseLenAEAD(rkey, riv)
+			responseHeaderAEAD(rkey, riv)
 		}
 	})
 	b.Run("unprepared", func(b *testing.B) {
