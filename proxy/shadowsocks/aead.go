@@ -100,7 +100,9 @@ func (e *aeadEncoder) encode(dst, p []byte) ([]byte, int) {
 		e.started = true
 		dst = append(dst, e.salt...)
 		n := min(len(p), maxPayload-len(e.header))
-		return e.chunk(dst, e.header, p[:n]), n
+		dst = e.chunk(dst, e.header, p[:n])
+		e.salt, e.header = nil, nil
+		return dst, n
 	}
 	n := min(len(p), maxPayload)
 	return e.chunk(dst, nil, p[:n]), n
@@ -117,7 +119,7 @@ func (e *aeadEncoder) encode(dst, p []byte) ([]byte, int) {
 type chunkReader struct {
 	src        io.Reader
 	aead       cipher.AEAD
-	salt       []byte // the peer's salt, which keys aead
+	salt       []byte // the peer's salt, which keys aead; kept only for the handshake
 	nonce      [nonceLen]byte
 	maxPayload int
 
@@ -248,7 +250,7 @@ func (c *chunkReader) readChunk() error {
 		if err := c.preamble(); err != nil {
 			return err
 		}
-		c.preamble = nil
+		c.preamble, c.salt = nil, nil
 	}
 	if c.next < 0 {
 		b, err := c.open(2)

@@ -66,6 +66,7 @@ func (e *request2022Encoder) encode(dst, p []byte) ([]byte, int) {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(padding))
 	dst = append(dst, make([]byte, padding)...)
 	dst = append(dst, p[:n]...)
+	e.salt, e.addr = nil, nil
 	return e.sealFrom(dst, start), n
 }
 
@@ -96,6 +97,7 @@ func (e *response2022Encoder) encode(dst, p []byte) ([]byte, int) {
 	dst = e.sealFrom(dst, start)
 	start = len(dst)
 	dst = append(dst, p[:n]...)
+	e.salt, e.requestSalt = nil, nil
 	return e.sealFrom(dst, start), n
 }
 

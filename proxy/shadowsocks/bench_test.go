@@ -75,7 +75,7 @@ func BenchmarkDecrypt(b *testing.B) {
 				dec = &nonceResetter{cr: cr, src: bytes.NewReader(nil), records: records}
 			case familyStream:
 				iv := make([]byte, ciph.saltLen)
-				s, err := ciph.newStream(ciph.key, iv, true)
+				s, err := ciph.stream(iv, true)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -35,23 +35,26 @@ const (
 // method describes one cipher. For AEAD methods saltLen is the salt length; for stream
 // methods it is the IV length.
 type method struct {
-	family    family
-	keyLen    int
-	saltLen   int
-	newAEAD   func(key []byte) (cipher.AEAD, error)
-	newStream func(key, iv []byte, decrypt bool) (cipher.Stream, error)
+	family  family
+	keyLen  int
+	saltLen int
+	newAEAD func(key []byte) (cipher.AEAD, error)
+	// newBlock expands the key of a stream method built on a block cipher, once per
+	// Cipher; newStream then keys one direction of one connection from it and the IV.
+	newBlock  func(key []byte) (cipher.Block, error)
+	newStream func(c *Cipher, iv []byte, decrypt bool) (cipher.Stream, error)
 }
 
 // methods is the registry, keyed by canonical name. Aliases are resolved by canonical.
 var methods = map[string]method{
 	"none": {family: familyNone},
 
-	"aes-128-cfb":   {family: familyStream, keyLen: 16, saltLen: aes.BlockSize, newStream: newCFB},
-	"aes-192-cfb":   {family: familyStream, keyLen: 24, saltLen: aes.BlockSize, newStream: newCFB},
-	"aes-256-cfb":   {family: familyStream, keyLen: 32, saltLen: aes.BlockSize, newStream: newCFB},
-	"aes-128-ctr":   {family: familyStream, keyLen: 16, saltLen: aes.BlockSize, newStream: newCTR},
-	"aes-192-ctr":   {family: familyStream, keyLen: 24, saltLen: aes.BlockSize, newStream: newCTR},
-	"aes-256-ctr":   {family: familyStream, keyLen: 32, saltLen: aes.BlockSize, newStream: newCTR},
+	"aes-128-cfb":   {family: familyStream, keyLen: 16, saltLen: aes.BlockSize, newBlock: aes.NewCipher, newStream: newCFB},
+	"aes-192-cfb":   {family: familyStream, keyLen: 24, saltLen: aes.BlockSize, newBlock: aes.NewCipher, newStream: newCFB},
+	"aes-256-cfb":   {family: familyStream, keyLen: 32, saltLen: aes.BlockSize, newBlock: aes.NewCipher, newStream: newCFB},
+	"aes-128-ctr":   {family: familyStream, keyLen: 16, saltLen: aes.BlockSize, newBlock: aes.NewCipher, newStream: newCTR},
+	"aes-192-ctr":   {family: familyStream, keyLen: 24, saltLen: aes.BlockSize, newBlock: aes.NewCipher, newStream: newCTR},
+	"aes-256-ctr":   {family: familyStream, keyLen: 32, saltLen: aes.BlockSize, newBlock: aes.NewCipher, newStream: newCTR},
 	"chacha20-ietf": {family: familyStream, keyLen: chacha20.KeySize, saltLen: chacha20.NonceSize, newStream: newChaCha20},
 
 	"aes-128-gcm":            {family: familyAEAD, keyLen: 16, saltLen: 16, newAEAD: newGCM},
@@ -97,6 +100,10 @@ type Cipher struct {
 	name string
 	method
 	key []byte
+	// block is the expanded key of a block-cipher stream method. The key is the same
+	// for every connection and crypto/aes's Block is safe for concurrent use, so all
+	// connections share one rather than each direction of each keeping its own 512 bytes.
+	block cipher.Block
 }
 
 // NewCipher returns the cipher for a method name as written in V2Ray or shadowsocks-libev
@@ -129,6 +136,13 @@ func NewCipher(methodName, password string) (*Cipher, error) {
 			return nil, fmt.Errorf("shadowsocks: %s: empty password", name)
 		}
 		c.key = evpBytesToKey(password, m.keyLen)
+		if m.newBlock != nil {
+			block, err := m.newBlock(c.key)
+			if err != nil {
+				return nil, fmt.Errorf("shadowsocks: %s: %w", name, err)
+			}
+			c.block = block
+		}
 	}
 	return c, nil
 }
@@ -186,27 +200,24 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-func newCFB(key, iv []byte, decrypt bool) (cipher.Stream, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
+// stream returns the keystream of one direction of one connection, starting at iv.
+func (c *Cipher) stream(iv []byte, decrypt bool) (cipher.Stream, error) {
+	return c.newStream(c, iv, decrypt)
+}
+
+func newCFB(c *Cipher, iv []byte, decrypt bool) (cipher.Stream, error) {
 	// CFB is unauthenticated, which is why these methods report Insecure; they stay for
 	// old peers. Ours gives crypto/cipher's bytes at a fraction of its cost per block.
 	if decrypt {
-		return cfb.NewDecrypter(block, iv)
+		return cfb.NewDecrypter(c.block, iv)
 	}
-	return cfb.NewEncrypter(block, iv)
+	return cfb.NewEncrypter(c.block, iv)
 }
 
-func newCTR(key, iv []byte, _ bool) (cipher.Stream, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewCTR(block, iv), nil
+func newCTR(c *Cipher, iv []byte, _ bool) (cipher.Stream, error) {
+	return cipher.NewCTR(c.block, iv), nil
 }
 
-func newChaCha20(key, iv []byte, _ bool) (cipher.Stream, error) {
-	return chacha20.NewUnauthenticatedCipher(key, iv)
+func newChaCha20(c *Cipher, iv []byte, _ bool) (cipher.Stream, error) {
+	return chacha20.NewUnauthenticatedCipher(c.key, iv)
 }

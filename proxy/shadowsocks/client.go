@@ -2,7 +2,6 @@ package shadowsocks
 
 import (
 	"context"
-	"crypto/cipher"
 	"crypto/rand"
 	"fmt"
 	"net"
@@ -77,17 +76,11 @@ func (c *Client) wrap(raw net.Conn, addr []byte) (*conn, error) {
 	case familyStream:
 		iv := make([]byte, ciph.saltLen)
 		rand.Read(iv)
-		stream, err := ciph.newStream(ciph.key, iv, false)
+		stream, err := ciph.stream(iv, false)
 		if err != nil {
 			return nil, err
 		}
-		dec := &streamReader{
-			src: raw,
-			iv:  make([]byte, ciph.saltLen),
-			newStream: func(iv []byte) (cipher.Stream, error) {
-				return ciph.newStream(ciph.key, iv, true)
-			},
-		}
+		dec := &streamReader{src: raw, iv: make([]byte, ciph.saltLen), ciph: ciph}
 		return newConn(raw, dec, &streamEncoder{stream: stream, iv: iv, header: addr}), nil
 
 	case familyAEAD:

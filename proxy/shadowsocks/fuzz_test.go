@@ -2,7 +2,6 @@ package shadowsocks
 
 import (
 	"bytes"
-	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -154,7 +153,7 @@ func FuzzStreamReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, readSize uint8) {
 		for _, ciph := range ciphers {
 			iv := make([]byte, ciph.saltLen)
-			enc, err := ciph.newStream(ciph.key, iv, false)
+			enc, err := ciph.stream(iv, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,13 +164,7 @@ func FuzzStreamReader(f *testing.F) {
 				stream = append(stream, rec...)
 				p = p[n:]
 			}
-			r := &streamReader{
-				src: smallReads{bytes.NewReader(stream), int(readSize) + 1},
-				iv:  make([]byte, ciph.saltLen),
-				newStream: func(iv []byte) (cipher.Stream, error) {
-					return ciph.newStream(ciph.key, iv, true)
-				},
-			}
+			r := &streamReader{src: smallReads{bytes.NewReader(stream), int(readSize) + 1}, iv: make([]byte, ciph.saltLen), ciph: ciph}
 			got, err := io.ReadAll(r)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("%s: got %d of %d bytes, %v", ciph.name, len(got), len(data), err)

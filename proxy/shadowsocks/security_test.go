@@ -195,7 +195,7 @@ func Test2022Response(t *testing.T) {
 			s := newSession(t, ciph, []byte("x"), []byte("answer"))
 			s.client.dec.(*chunkReader).preamble = func() error {
 				cr := s.client.dec.(*chunkReader)
-				salt := s.client.enc.(*request2022Encoder).salt
+				salt := s.request[:ciph.saltLen]
 				skewed := func() time.Time { return time.Now().Add(skew) }
 				return cr.readResponse2022(ciph, salt, skewed, newTimedSaltSet(saltTTL))
 			}
@@ -215,7 +215,7 @@ func Test2022Response(t *testing.T) {
 	t.Run("replay", func(t *testing.T) {
 		s := newSession(t, ciph, []byte("x"), []byte("once"))
 		cr := s.client.dec.(*chunkReader)
-		salt := s.client.enc.(*request2022Encoder).salt
+		salt := s.request[:ciph.saltLen]
 		pool := newTimedSaltSet(saltTTL)
 		cr.preamble = func() error { return cr.readResponse2022(ciph, salt, time.Now, pool) }
 		if got, err := io.ReadAll(s.feed(func(r io.Reader) io.Reader { return r })); err != nil || string(got) != "once" {

@@ -1,7 +1,6 @@
 package shadowsocks
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -117,7 +116,7 @@ func (s *Server) handshakeStream(raw net.Conn) (string, *conn, error) {
 	if !s.replay.add(iv, time.Time{}) {
 		return "", nil, ErrReplay
 	}
-	stream, err := ciph.newStream(ciph.key, iv, true)
+	stream, err := ciph.stream(iv, true)
 	if err != nil {
 		return "", nil, err
 	}
@@ -140,7 +139,7 @@ func (s *Server) streamEncoder() (*streamEncoder, error) {
 	iv := make([]byte, ciph.saltLen)
 	rand.Read(iv)
 	s.replay.add(iv, time.Time{})
-	stream, err := ciph.newStream(ciph.key, iv, false)
+	stream, err := ciph.stream(iv, false)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +165,7 @@ func (s *Server) handshakeAEAD(raw net.Conn) (dest string, c *conn, err error) {
 	if !s.replay.add(dec.salt, time.Time{}) {
 		return "", nil, ErrReplay
 	}
+	dec.salt = nil
 	dest, err = socksaddr.Read(dec)
 	if err != nil {
 		return "", nil, err
@@ -248,6 +248,7 @@ func (s *Server) handshake2022(raw net.Conn) (dest string, c *conn, err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	enc := &response2022Encoder{sealer: sl, salt: salt, requestSalt: bytes.Clone(dec.salt), now: s.now}
+	enc := &response2022Encoder{sealer: sl, salt: salt, requestSalt: dec.salt, now: s.now}
+	dec.salt = nil
 	return dest, newConn(raw, dec, enc), nil
 }

@@ -22,6 +22,7 @@ func (e *streamEncoder) encode(dst, p []byte) ([]byte, int) {
 	if !e.started {
 		e.started = true
 		dst = append(dst, e.iv...)
+		e.iv = nil
 	}
 	start := len(dst)
 	dst = append(dst, e.header...)
@@ -35,12 +36,14 @@ func (e *streamEncoder) encode(dst, p []byte) ([]byte, int) {
 // streamReader decrypts a stream-cipher stream. Bytes are decrypted where they land, in
 // the caller's buffer, so Read needs no buffer of its own.
 type streamReader struct {
-	src       io.Reader
-	stream    cipher.Stream
-	iv        []byte // the client side collects the server's IV here before the first byte
-	ivRead    int
-	newStream func(iv []byte) (cipher.Stream, error)
-	err       error
+	src    io.Reader
+	stream cipher.Stream
+	// The client side collects the server's IV in iv before the first byte, then keys
+	// stream from it with ciph. The server side is given its stream.
+	iv     []byte
+	ivRead int
+	ciph   *Cipher
+	err    error
 }
 
 // start reads the peer's IV. Like chunkReader.fill it resumes after a timeout.
@@ -58,12 +61,12 @@ func (s *streamReader) start() error {
 			return err
 		}
 	}
-	stream, err := s.newStream(s.iv)
+	stream, err := s.ciph.stream(s.iv, true)
 	if err != nil {
 		s.err = err
 		return err
 	}
-	s.stream = stream
+	s.stream, s.iv = stream, nil
 	return nil
 }
 

@@ -220,7 +220,7 @@ func (rr *responseReader) step1() error {
 		if err != nil {
 			return rr.eof(err)
 		}
-		lenAEAD, lenNonce, _, _ := responseAEADs(rr.key, rr.iv)
+		lenAEAD, lenNonce := responseLenAEAD(rr.key, rr.iv)
 		var l [2]byte
 		if _, err := lenAEAD.Open(l[:0], lenNonce, b, nil); err != nil {
 			return fmt.Errorf("%w: length: %w", ErrResponse, err)
@@ -252,7 +252,7 @@ func (rr *responseReader) step2() error {
 		if err != nil {
 			return rr.eof(err)
 		}
-		_, _, hdrAEAD, hdrNonce := responseAEADs(rr.key, rr.iv)
+		hdrAEAD, hdrNonce := responseHeaderAEAD(rr.key, rr.iv)
 		var plain [maxResponseHeader]byte
 		h, err := hdrAEAD.Open(plain[:0], hdrNonce, b, nil)
 		if err != nil {

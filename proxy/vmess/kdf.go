@@ -6,9 +6,12 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"hash"
 	"hash/crc32"
+	"slices"
+	"strings"
 )
 
 // KDF labels of VMess AEAD.
@@ -31,25 +34,147 @@ const (
 // of an HMAC keyed with path[0], which is the hash of an HMAC keyed with path[1], and so on;
 // the outermost one is applied to key.
 func kdf(key []byte, path ...string) [32]byte {
-	h := func() hash.Hash { return hmac.New(sha256.New, []byte(kdfRoot)) }
-	for _, p := range path {
-		inner := h
-		h = func() hash.Hash { return hmac.New(inner, []byte(p)) }
-	}
-	m := h()
-	m.Write(key)
-	var out [32]byte
-	m.Sum(out[:0])
-	return out
+	return kdfBase.derive(key, path...)
 }
 
-func kdf16(key []byte, path ...string) [16]byte {
-	k := kdf(key, path...)
+// A kdfChain is the nested HMAC of kdf for a fixed start of the path, ready to derive
+// keys under that start and any further path.
+//
+// Built literally, each level's HMAC wraps two fresh copies of the level below, whose
+// pads are hashed again for every copy: hundreds of allocations per derivation. But the
+// nesting unrolls. An HMAC writes its message into its inner hash only, so with L levels
+// the message reaches one SHA-256 (the innermost of the inner ones), and every digest
+// then goes into exactly one other SHA-256: a derivation is 2^L SHA-256s run in a row,
+// leaf i finishing leaf i-1's digest (leaf 0 the key), each having first absorbed the pad
+// blocks (key XOR ipad or opad, one block) of the HMACs that it is the first SHA-256 of.
+// Writing bit k of i as b_k: leaf i absorbs level 0's pad (ipad if b_0 is 0, else
+// opad), then level 1's pad chosen by b_1 if b_0 is 0, then level 2's by b_2 if b_0 and
+// b_1 are 0, and so on: the levels up to i's lowest set bit.
+//
+// So the SHA-256 states after the pads of the chain's fixed levels are computed once,
+// one for each value of i's low bits, and a derivation restores them, absorbs the pads
+// of the path's further levels, and runs the chain.
+type kdfChain struct {
+	path   []string // after the root label
+	states [][]byte // marshaled SHA-256 state after the fixed levels' pads, by i mod len
+}
+
+// kdfBase has no fixed path; the others serve the derivations of every connection.
+var (
+	kdfBase               = newKDFChain()
+	chainHeaderLenKey     = newKDFChain(kdfHeaderLenKey)
+	chainHeaderLenNonce   = newKDFChain(kdfHeaderLenNonce)
+	chainHeaderKey        = newKDFChain(kdfHeaderKey)
+	chainHeaderNonce      = newKDFChain(kdfHeaderNonce)
+	chainRespHeaderLenKey = newKDFChain(kdfRespHeaderLenKey)
+	chainRespHeaderLenIV  = newKDFChain(kdfRespHeaderLenIV)
+	chainRespHeaderKey    = newKDFChain(kdfRespHeaderKey)
+	chainRespHeaderIV     = newKDFChain(kdfRespHeaderIV)
+	chainAuthLen          = newKDFChain(kdfAuthenticatedLen)
+)
+
+func newKDFChain(path ...string) *kdfChain {
+	levels := 1 + len(path)
+	c := &kdfChain{path: path, states: make([][]byte, 1<<levels)}
+	var s kdfScratch
+	h := sha256.New()
+	for i := range c.states {
+		h.Reset()
+		for level := 0; level < levels; level++ {
+			if !s.absorbPad(h, hmacKey(level, path, nil), level, i) {
+				break
+			}
+		}
+		c.states[i], _ = h.(encoding.BinaryMarshaler).MarshalBinary()
+	}
+	return c
+}
+
+// hmacKey is the key of the HMAC at level (0: the root label; above, fixed and then more
+// give the path) as the HMAC uses it: a key longer than a block is replaced by its hash,
+// which is the levels below. VMess's are all shorter; the rule keeps kdf an HMAC chain
+// for any path.
+func hmacKey(level int, fixed, more []string) string {
+	if level == 0 {
+		return kdfRoot
+	}
+	var key string
+	if level-1 < len(fixed) {
+		key = fixed[level-1]
+	} else {
+		key = more[level-1-len(fixed)]
+	}
+	if len(key) <= sha256.BlockSize {
+		return key
+	}
+	// Copies, so that path elements do not escape through here: every caller's would be
+	// allocated.
+	below := slices.Clone(fixed)
+	for _, m := range more {
+		below = append(below, strings.Clone(m))
+	}
+	d := newKDFChain(below[:level-1]...).derive([]byte(key))
+	return string(d[:])
+}
+
+// kdfScratch is a derivation's working memory, in one allocation: whatever is written to
+// a hash.Hash escapes.
+type kdfScratch struct {
+	pad    [sha256.BlockSize]byte
+	digest [sha256.Size]byte
+}
+
+// absorbPad writes to h, leaf i's SHA-256, the pad of the HMAC at level keyed with key,
+// and reports whether i absorbs the pad of the next level too.
+func (s *kdfScratch) absorbPad(h hash.Hash, key string, level, i int) bool {
+	outer := i>>level&1 == 1
+	pad := byte(0x36)
+	if outer {
+		pad = 0x5c
+	}
+	n := copy(s.pad[:], key)
+	clear(s.pad[n:])
+	for j := range s.pad {
+		s.pad[j] ^= pad
+	}
+	h.Write(s.pad[:])
+	return !outer
+}
+
+// derive is kdf(key, c's path, then path).
+func (c *kdfChain) derive(key []byte, path ...string) [32]byte {
+	s := new(kdfScratch)
+	h := sha256.New()
+	fixed := len(c.states) - 1 // the low bits of i that pick a precomputed state
+	levels := 1 + len(c.path) + len(path)
+	for i := range 1 << levels {
+		h.(encoding.BinaryUnmarshaler).UnmarshalBinary(c.states[i&fixed])
+		if i&fixed == 0 {
+			for level := 1 + len(c.path); level < levels; level++ {
+				if !s.absorbPad(h, hmacKey(level, c.path, path), level, i) {
+					break
+				}
+			}
+		}
+		if i == 0 {
+			h.Write(key)
+		} else {
+			h.Write(s.digest[:])
+		}
+		h.Sum(s.digest[:0])
+	}
+	return s.digest
+}
+
+// derive16 is derive cut to an AES-128 key or IV.
+func (c *kdfChain) derive16(key []byte, path ...string) [16]byte {
+	k := c.derive(key, path...)
 	return [16]byte(k[:16])
 }
 
-func kdf12(key []byte, path ...string) []byte {
-	k := kdf(key, path...)
+// derive12 is derive cut to a GCM nonce.
+func (c *kdfChain) derive12(key []byte, path ...string) []byte {
+	k := c.derive(key, path...)
 	return k[:12]
 }
 
@@ -67,7 +192,7 @@ func newGCM(key []byte) cipher.AEAD {
 
 // authIDCipher returns the AES block that encrypts a user's AEAD auth IDs.
 func authIDCipher(cmdKey [16]byte) cipher.Block {
-	k := kdf16(cmdKey[:], kdfAuthIDKey)
+	k := kdfBase.derive16(cmdKey[:], kdfAuthIDKey)
 	block, _ := aes.NewCipher(k[:])
 	return block
 }
@@ -96,10 +221,10 @@ func openAuthID(block cipher.Block, authID *[16]byte, plain *[16]byte) (int64, b
 // headerAEADs returns the AEADs and nonces sealing the request header's length and body.
 func headerAEADs(cmdKey [16]byte, authID [16]byte, nonce [8]byte) (lenAEAD cipher.AEAD, lenNonce []byte, hdrAEAD cipher.AEAD, hdrNonce []byte) {
 	a, n := string(authID[:]), string(nonce[:])
-	lk := kdf16(cmdKey[:], kdfHeaderLenKey, a, n)
-	hk := kdf16(cmdKey[:], kdfHeaderKey, a, n)
-	return newGCM(lk[:]), kdf12(cmdKey[:], kdfHeaderLenNonce, a, n),
-		newGCM(hk[:]), kdf12(cmdKey[:], kdfHeaderNonce, a, n)
+	lk := chainHeaderLenKey.derive16(cmdKey[:], a, n)
+	hk := chainHeaderKey.derive16(cmdKey[:], a, n)
+	return newGCM(lk[:]), chainHeaderLenNonce.derive12(cmdKey[:], a, n),
+		newGCM(hk[:]), chainHeaderNonce.derive12(cmdKey[:], a, n)
 }
 
 // sealAEADRequest appends authID || sealed length || nonce || sealed header to dst.
@@ -121,11 +246,16 @@ func responseKeys(aeadHeader bool, key, iv [16]byte) (rkey, riv [16]byte) {
 	return md5.Sum(key[:]), md5.Sum(iv[:])
 }
 
-// responseAEADs returns the AEADs and nonces sealing the AEAD response header.
-func responseAEADs(rkey, riv [16]byte) (lenAEAD cipher.AEAD, lenNonce []byte, hdrAEAD cipher.AEAD, hdrNonce []byte) {
-	lk := kdf16(rkey[:], kdfRespHeaderLenKey)
-	hk := kdf16(rkey[:], kdfRespHeaderKey)
-	return newGCM(lk[:]), kdf12(riv[:], kdfRespHeaderLenIV), newGCM(hk[:]), kdf12(riv[:], kdfRespHeaderIV)
+// responseLenAEAD returns the AEAD and nonce sealing the AEAD response header's length.
+func responseLenAEAD(rkey, riv [16]byte) (cipher.AEAD, []byte) {
+	k := chainRespHeaderLenKey.derive16(rkey[:])
+	return newGCM(k[:]), chainRespHeaderLenIV.derive12(riv[:])
+}
+
+// responseHeaderAEAD returns the AEAD and nonce sealing the AEAD response header.
+func responseHeaderAEAD(rkey, riv [16]byte) (cipher.AEAD, []byte) {
+	k := chainRespHeaderKey.derive16(rkey[:])
+	return newGCM(k[:]), chainRespHeaderIV.derive12(riv[:])
 }
 
 // legacyTimeIV is the IV of the legacy request header: MD5 of the timestamp four times.

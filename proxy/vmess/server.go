@@ -286,7 +286,8 @@ func (s *Server) accept(c net.Conn, r *chunkReader, sess session) net.Conn {
 func sealResponseHeader(aeadHeader bool, rkey, riv [16]byte, respAuth byte) []byte {
 	plain := []byte{respAuth, 0, 0, 0}
 	if aeadHeader {
-		lenAEAD, lenNonce, hdrAEAD, hdrNonce := responseAEADs(rkey, riv)
+		lenAEAD, lenNonce := responseLenAEAD(rkey, riv)
+		hdrAEAD, hdrNonce := responseHeaderAEAD(rkey, riv)
 		out := lenAEAD.Seal(nil, lenNonce, binary.BigEndian.AppendUint16(nil, uint16(len(plain))), nil)
 		return hdrAEAD.Seal(out, hdrNonce, plain, nil)
 	}

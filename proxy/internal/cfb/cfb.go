@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 const blockSize = 16
@@ -97,10 +98,13 @@ func (e *encrypter) XORKeyStream(dst, src []byte) {
 	}
 }
 
-type decrypter struct {
-	state
-	ks [batchBlocks * blockSize]byte // a field: a local would escape through b.Encrypt
-}
+type decrypter struct{ state }
+
+// keystreamPool holds the decrypters' batch scratch, taken for the length of a call: a
+// local array would escape through the interface call b.Encrypt and be allocated on
+// every call, and a field would cost every idle connection 512 bytes. Get and Put cost
+// about one block's decryption.
+var keystreamPool = sync.Pool{New: func() any { return new([batchBlocks * blockSize]byte) }}
 
 // XORKeyStream decrypts src into dst, which must be at least as long and overlap src
 // exactly or not at all, as cipher.Stream requires.
@@ -116,21 +120,34 @@ func (d *decrypter) XORKeyStream(dst, src []byte) {
 		d.used += n
 		dst, src = dst[n:], src[n:]
 	}
-	for len(src) >= blockSize {
-		k := min(len(src)/blockSize, batchBlocks) * blockSize
-		ks := d.ks[:k]
-		// Every input is read before dst is written, so src may be dst.
-		d.b.Encrypt(ks, d.next[:])
-		for i := blockSize; i < k; i += blockSize {
-			d.b.Encrypt(ks[i:], src[i-blockSize:i])
-		}
-		copy(d.next[:], src[k-blockSize:k])
-		subtle.XORBytes(dst, src[:k], ks)
-		dst, src = dst[k:], src[k:]
+	if len(src) >= blockSize {
+		n := d.blocks(dst, src)
+		dst, src = dst[n:], src[n:]
 	}
 	if len(src) > 0 {
 		d.b.Encrypt(d.out[:], d.next[:])
 		d.used = copy(d.next[:], src)
 		subtle.XORBytes(dst, src, d.out[:])
 	}
+}
+
+// blocks decrypts the whole blocks of src into dst, a batch at a time, and reports
+// their length.
+func (d *decrypter) blocks(dst, src []byte) int {
+	scratch := keystreamPool.Get().(*[batchBlocks * blockSize]byte)
+	done := 0
+	for len(src)-done >= blockSize {
+		k := min((len(src)-done)/blockSize, batchBlocks) * blockSize
+		ks, in := scratch[:k], src[done:done+k]
+		// Every input is read before dst is written, so src may be dst.
+		d.b.Encrypt(ks, d.next[:])
+		for i := blockSize; i < k; i += blockSize {
+			d.b.Encrypt(ks[i:], in[i-blockSize:i])
+		}
+		copy(d.next[:], in[k-blockSize:])
+		subtle.XORBytes(dst[done:done+k], in, ks)
+		done += k
+	}
+	keystreamPool.Put(scratch)
+	return done
 }

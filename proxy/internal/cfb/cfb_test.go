@@ -253,7 +253,7 @@ func TestShortOutputPanics(t *testing.T) {
 func BenchmarkCFB(b *testing.B) {
 	key, iv := make([]byte, 32), make([]byte, 16)
 	block, _ := aes.NewCipher(key)
-	for _, size := range []int{1 << 10, 16 << 10} {
+	for _, size := range []int{64, 1 << 10, 16 << 10} {
 		buf := make([]byte, size)
 		for _, c := range []struct {
 			name string
@@ -264,7 +264,11 @@ func BenchmarkCFB(b *testing.B) {
 			{"encrypt", func() cipher.Stream { s, _ := NewEncrypter(block, iv); return s }},
 			{"decrypt", func() cipher.Stream { s, _ := NewDecrypter(block, iv); return s }},
 		} {
-			b.Run(fmt.Sprintf("%s/%dKiB", c.name, size>>10), func(b *testing.B) {
+			name := fmt.Sprintf("%s/%dKiB", c.name, size>>10)
+			if size < 1<<10 {
+				name = fmt.Sprintf("%s/%dB", c.name, size) // a small read: the per-call cost shows
+			}
+			b.Run(name, func(b *testing.B) {
 				s := c.new()
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
