@@ -42,6 +42,7 @@ func BenchmarkChain(b *testing.B) {
 		{"gcm-4hop", seedChain("aes-256-gcm", 64)},
 		{"aead-basic", seedBasic("aes-128-gcm", 0)},
 		{"aead-4hop", seedChain("aes-128-gcm", 0)},
+		{"2022-basic", []hop{ss2022("transit"), vmessHop("DOUS", "xray", idDOUS, 0)}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			dial := startInProcessClient(b, scenario{name: c.name, hops: c.hops})
@@ -72,16 +73,17 @@ func BenchmarkChain(b *testing.B) {
 // and returns a dialer to the sink through the client's SOCKS inbound.
 func startInProcessClient(b *testing.B, sc scenario) func() (net.Conn, error) {
 	b.Helper()
-	for _, h := range sc.hops {
-		if _, err := exec.LookPath(h.impl); err != nil {
-			b.Skipf("PEER MISSING: %s (%v); run hack/install-peers.sh", h.impl, err)
-		}
-	}
 	root, err := harness.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := &environment{root: root, work: b.TempDir(), target: startSink()}
+	env := &environment{root: root, work: b.TempDir()}
+	for _, h := range sc.hops {
+		if _, err := exec.LookPath(env.command(h.impl, "").Path); err != nil {
+			b.Skipf("PEER MISSING: %s (%v); run hack/install-peers.sh", h.impl, err)
+		}
+	}
+	env.target = startSink()
 	addrs := make([]string, len(sc.hops))
 	for i, h := range sc.hops {
 		addr, cmd, err := env.startHop(h)

@@ -240,6 +240,12 @@ func (e *environment) run(sc scenario) ([]result, error) {
 		for i, client := range sc.clients {
 			r, err := e.measure(client, sc, addrs)
 			if err != nil {
+				// v2ray 4.34 now and then resets a SOCKS connection under this load; one
+				// failure is retried so that it does not cost the whole scenario.
+				fmt.Fprintf(os.Stderr, "   %-10s failed (%v); measuring again\n", client, err)
+				r, err = e.measure(client, sc, addrs)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", client, err)
 			}
 			fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
