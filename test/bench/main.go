@@ -212,7 +212,8 @@ type result struct {
 	client             string
 	downMBps, upMBps   float64
 	cpuPerGiB          float64
-	rssIdle, rssLoaded int64 // KiB
+	kernelPerGiB       float64 // the part of cpuPerGiB spent in the kernel (stime)
+	rssIdle, rssLoaded int64   // KiB
 	ttfb               time.Duration
 }
 
@@ -248,8 +249,8 @@ func (e *environment) run(sc scenario) ([]result, error) {
 			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", client, err)
 			}
-			fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
-				r.client, r.downMBps, r.upMBps, r.cpuPerGiB, r.rssIdle, r.rssLoaded, *openConns, r.ttfb)
+			fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB (%4.2f kernel)  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
+				r.client, r.downMBps, r.upMBps, r.cpuPerGiB, r.kernelPerGiB, r.rssIdle, r.rssLoaded, *openConns, r.ttfb)
 			measured[i] = append(measured[i], r)
 		}
 	}
@@ -274,13 +275,14 @@ func medianResult(rs []result) result {
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
 	return result{
-		client:    rs[0].client,
-		downMBps:  med(func(r result) float64 { return r.downMBps }),
-		upMBps:    med(func(r result) float64 { return r.upMBps }),
-		cpuPerGiB: med(func(r result) float64 { return r.cpuPerGiB }),
-		rssIdle:   int64(med(func(r result) float64 { return float64(r.rssIdle) })),
-		rssLoaded: int64(med(func(r result) float64 { return float64(r.rssLoaded) })),
-		ttfb:      time.Duration(med(func(r result) float64 { return float64(r.ttfb) })),
+		client:       rs[0].client,
+		downMBps:     med(func(r result) float64 { return r.downMBps }),
+		upMBps:       med(func(r result) float64 { return r.upMBps }),
+		cpuPerGiB:    med(func(r result) float64 { return r.cpuPerGiB }),
+		kernelPerGiB: med(func(r result) float64 { return r.kernelPerGiB }),
+		rssIdle:      int64(med(func(r result) float64 { return float64(r.rssIdle) })),
+		rssLoaded:    int64(med(func(r result) float64 { return float64(r.rssLoaded) })),
+		ttfb:         time.Duration(med(func(r result) float64 { return float64(r.ttfb) })),
 	}
 }
 
@@ -374,7 +376,7 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 
 	per := *streamBytes << 20
 	total := float64(per) * float64(*streams)
-	cpu0 := cpuSeconds(pids...)
+	cpu0, kernel0 := cpuSeconds(pids...)
 	t0 := time.Now()
 	if err := transfer(dial, *streams, per, 0); err != nil {
 		return r, fmt.Errorf("download: %w", err)
@@ -385,10 +387,12 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 		return r, fmt.Errorf("upload: %w", err)
 	}
 	up := time.Since(t1)
-	cpu := cpuSeconds(pids...) - cpu0
+	cpu, kernel := cpuSeconds(pids...)
+	gib := 2 * total / (1 << 30)
 	r.downMBps = total / down.Seconds() / 1e6
 	r.upMBps = total / up.Seconds() / 1e6
-	r.cpuPerGiB = cpu / (2 * total / (1 << 30))
+	r.cpuPerGiB = (cpu - cpu0) / gib
+	r.kernelPerGiB = (kernel - kernel0) / gib
 
 	conns, err := holdOpen(dial, *openConns)
 	if err != nil {
@@ -666,24 +670,26 @@ func holdOpen(dial func() (net.Conn, error), n int) ([]net.Conn, error) {
 
 // cpuSeconds is the processes' user+system time, from /proc/PID/stat (in USER_HZ, 100
 // on Linux).
-func cpuSeconds(pids ...int) float64 {
-	var sum float64
+// cpuSeconds is the processes' CPU time, user and kernel, and the kernel's part of it.
+func cpuSeconds(pids ...int) (total, kernel float64) {
 	for _, pid := range pids {
-		sum += cpuSecondsOf(pid)
+		user, sys := cpuSecondsOf(pid)
+		total += user + sys
+		kernel += sys
 	}
-	return sum
+	return total, kernel
 }
 
-func cpuSecondsOf(pid int) float64 {
+func cpuSecondsOf(pid int) (user, sys float64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// The command name may contain spaces; fields resume after its closing parenthesis.
 	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100
+	return utime / 100, stime / 100
 }
 
 // rssKiB is the processes' resident set size, summed.
@@ -711,11 +717,11 @@ func rssKiBOf(pid int) int64 {
 
 func writeTable(w io.Writer, sc scenario, results []result) {
 	fmt.Fprintf(w, "### %s\n\n", sc.name)
-	fmt.Fprintf(w, "| client | down MB/s | up MB/s | CPU-s/GiB | RSS idle KiB | RSS %d conns KiB | TTFB |\n", *openConns)
-	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| client | down MB/s | up MB/s | CPU-s/GiB | of it kernel | RSS idle KiB | RSS %d conns KiB | TTFB |\n", *openConns)
+	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.2f | %d | %d | %v |\n", r.client, r.downMBps, r.upMBps,
-			r.cpuPerGiB, r.rssIdle, r.rssLoaded, r.ttfb.Round(10*time.Microsecond))
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.2f | %.2f | %d | %d | %v |\n", r.client, r.downMBps, r.upMBps,
+			r.cpuPerGiB, r.kernelPerGiB, r.rssIdle, r.rssLoaded, r.ttfb.Round(10*time.Microsecond))
 	}
 	ours := results[0]
 	for _, peer := range results[1:] {
