@@ -55,6 +55,13 @@ func (g *Gauge) write(b *bytes.Buffer, name, labels string) {
 	sample(b, name, labels, "", strconv.FormatInt(g.Value(), 10))
 }
 
+// gaugeFunc is a gauge whose value is read when the metrics are written.
+type gaugeFunc func() int64
+
+func (g gaugeFunc) write(b *bytes.Buffer, name, labels string) {
+	sample(b, name, labels, "", strconv.FormatInt(g(), 10))
+}
+
 // Histogram counts observations into buckets with fixed upper bounds.
 type Histogram struct {
 	bounds []float64       // ascending upper bounds; +Inf is implicit
@@ -190,6 +197,12 @@ func (r *Registry) Gauge(name, help string) *Gauge {
 // GaugeVec registers a family of gauges.
 func (r *Registry) GaugeVec(name, help string, labels ...string) *Vec[*Gauge] {
 	return &Vec[*Gauge]{r.add(name, help, "gauge", labels), func() *Gauge { return new(Gauge) }}
+}
+
+// GaugeFunc registers a gauge without labels whose value read calls for at each write.
+func (r *Registry) GaugeFunc(name, help string, read func() int64) {
+	f := r.add(name, help, "gauge", nil)
+	f.series[""] = gaugeFunc(read)
 }
 
 // HistogramVec registers a family of histograms with ascending bucket upper bounds.

@@ -436,3 +436,41 @@ func TestCountedConn(t *testing.T) {
 		t.Errorf("active = %d after the suite", got)
 	}
 }
+
+// TestProcessMetrics: the gauges read at scrape time follow the process: goroutines
+// started between two scrapes show up, and memory figures are plausible.
+func TestProcessMetrics(t *testing.T) {
+	p := NewProxy("test")
+	scrape := func() map[string]float64 {
+		var b bytes.Buffer
+		p.Registry.WriteTo(&b)
+		e := parseExposition(t, b.String())
+		out := map[string]float64{}
+		for _, name := range []string{NameGoroutines, NameHeapInuse, NameResident} {
+			if e.types[name] != "gauge" {
+				t.Errorf("%s: type %q, want gauge", name, e.types[name])
+			}
+			v, err := strconv.ParseFloat(e.samples[name], 64)
+			if err != nil {
+				t.Fatalf("%s: %v in\n%s", name, err, b.String())
+			}
+			out[name] = v
+		}
+		return out
+	}
+	before := scrape()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() { <-stop })
+	}
+	during := scrape()
+	close(stop)
+	wg.Wait()
+	if got := during[NameGoroutines] - before[NameGoroutines]; got < 50 {
+		t.Errorf("%s rose by %v with 50 more goroutines", NameGoroutines, got)
+	}
+	if h, rss := during[NameHeapInuse], during[NameResident]; h < 64<<10 || rss < h {
+		t.Errorf("heap in use %v, resident %v: want a heap of some size inside the resident set", h, rss)
+	}
+}

@@ -6,6 +6,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	rtmetrics "runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -80,7 +85,57 @@ func NewProxy(version string) *Proxy {
 	}
 	p.LastReloadSuccessful.Set(1)
 	r.GaugeVec(NameBuildInfo, "The running proxychain's version.", "version").With(version).Set(1)
+	registerProcess(r)
 	return p
+}
+
+// Process metric names, as the Prometheus client libraries call them, so existing
+// dashboards and alerts apply.
+const (
+	NameGoroutines = "go_goroutines"
+	NameHeapInuse  = "go_memstats_heap_inuse_bytes"
+	NameResident   = "process_resident_memory_bytes"
+)
+
+// registerProcess adds what an operator watches a sidecar by: goroutines (an idle
+// connection holds none) and memory.
+func registerProcess(r *Registry) {
+	r.GaugeFunc(NameGoroutines, "Goroutines that currently exist.", func() int64 { return int64(runtime.NumGoroutine()) })
+	r.GaugeFunc(NameHeapInuse, "Bytes in heap spans in use: live objects and the space in their spans.", heapInuse)
+	if residentBytes() >= 0 {
+		r.GaugeFunc(NameResident, "Resident memory size in bytes.", residentBytes)
+	}
+}
+
+var heapSamples = []rtmetrics.Sample{
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/heap/unused:bytes"},
+}
+
+var heapMu sync.Mutex // guards heapSamples
+
+func heapInuse() int64 {
+	heapMu.Lock()
+	defer heapMu.Unlock()
+	rtmetrics.Read(heapSamples)
+	return int64(heapSamples[0].Value.Uint64() + heapSamples[1].Value.Uint64())
+}
+
+// residentBytes reads the resident set from /proc, or returns -1 where there is none.
+func residentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 2 {
+		return -1
+	}
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return pages * int64(os.Getpagesize())
 }
 
 // Inbound returns the counter of connections accepted by the inbound named name.

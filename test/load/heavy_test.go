@@ -184,7 +184,10 @@ func TestScaleIdle(t *testing.T) {
 	procs, addrs := processChain(t, bin, seedHops())
 	socksPort := freePort(t)
 	socksAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(socksPort))
-	client := startProcess(t, bin, clientConfig(seedHops(), addrs, socksPort), socksAddr)
+	client := &hopProcess{t: t, bin: bin, config: writeJSON(t, clientConfig(seedHops(), addrs, socksPort)),
+		addr: socksAddr, metrics: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))}
+	client.start()
+	t.Cleanup(client.kill)
 
 	unloaded := ttfb(t, socksAddr, target, 50)
 	time.Sleep(500 * time.Millisecond)
@@ -228,6 +231,7 @@ func TestScaleIdle(t *testing.T) {
 	opened := time.Since(start)
 	time.Sleep(2 * time.Second) // settle: every hop blocked in its reads
 	clientRSS, hopRSS := rssKiB(t, client.cmd.Process.Pid), rssKiB(t, procs[1].cmd.Process.Pid)
+	goroutines := client.gauge("go_goroutines")
 	loaded := ttfb(t, socksAddr, target, 50)
 	// Every idle connection still works.
 	for _, i := range []int{0, n / 2, n - 1} {
@@ -239,4 +243,12 @@ func TestScaleIdle(t *testing.T) {
 		n, opened.Round(time.Millisecond), clientBase, clientRSS, float64(clientRSS-clientBase)/float64(n), hopBase, hopRSS, float64(hopRSS-hopBase)/float64(n))
 	figure(t, "time to first byte (median of 50 fresh connections): %v unloaded, %v with %d idle connections (%.2fx)",
 		unloaded, loaded, n, float64(loaded)/float64(unloaded))
+	figure(t, "client goroutines with %d idle connections: %.0f", n, goroutines)
+	// The aim, and what makes it possible: a quiet relay parks without a goroutine.
+	if perConn := float64(clientRSS-clientBase) / float64(n); perConn > 16 {
+		t.Errorf("client: %.1f KiB per idle connection, aim at most 16", perConn)
+	}
+	if goroutines > 100 {
+		t.Errorf("client: %.0f goroutines with %d idle connections; quiet relays should hold none", goroutines, n)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -45,8 +46,10 @@ type hopProcess struct {
 	bin    string
 	config string
 	addr   string
-	cmd    *exec.Cmd
-	done   chan struct{}
+	// metrics is where the process serves /metrics, or "" for nowhere.
+	metrics string
+	cmd     *exec.Cmd
+	done    chan struct{}
 }
 
 func freePort(t testing.TB) int {
@@ -82,7 +85,7 @@ func startProcess(t testing.TB, bin string, cfg map[string]any, addr string) *ho
 
 func (p *hopProcess) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(p.bin, "run", "-c", p.config, "-metrics-addr", "", "-reload-interval", "0", "-log-level", "error")
+	p.cmd = exec.Command(p.bin, "run", "-c", p.config, "-metrics-addr", p.metrics, "-reload-interval", "0", "-log-level", "error")
 	p.cmd.Stderr = os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -150,4 +153,31 @@ func processChain(t testing.TB, bin string, hops []hop) ([]*hopProcess, []string
 		addrs = append(addrs, addr)
 	}
 	return procs, addrs
+}
+
+// gauge scrapes the process's /metrics and returns the value of the unlabelled gauge name.
+func (p *hopProcess) gauge(name string) float64 {
+	p.t.Helper()
+	c, err := net.DialTimeout("tcp", p.metrics, 5*time.Second)
+	if err != nil {
+		p.t.Fatalf("metrics: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET /metrics HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", p.metrics)
+	body, err := io.ReadAll(c)
+	if err != nil {
+		p.t.Fatalf("metrics: %v", err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				p.t.Fatalf("metrics: %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	p.t.Fatalf("metrics: no %s in\n%s", name, body)
+	return 0
 }
