@@ -372,24 +372,28 @@ func TestHalfClosedTimeouts(t *testing.T) {
 			t.Fatalf("relay still open after %v", within)
 		}
 	}
-	t.Run("client done", func(t *testing.T) {
-		app, target, done := start(t, Timeouts{Idle: time.Minute, DownlinkOnly: half})
-		app.CloseWrite()
-		target.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if b, err := io.ReadAll(target); err != nil || len(b) != 0 {
-			t.Fatalf("target read %q, %v; want EOF", b, err)
-		}
-		endsIdle(t, done, 5*time.Second)
-	})
-	t.Run("upstream done", func(t *testing.T) {
-		app, target, done := start(t, Timeouts{Idle: time.Minute, UplinkOnly: half})
-		target.CloseWrite()
-		app.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if b, err := io.ReadAll(app); err != nil || len(b) != 0 {
-			t.Fatalf("app read %q, %v; want EOF", b, err)
-		}
-		endsIdle(t, done, 5*time.Second)
-	})
+	for _, c := range []struct {
+		name       string
+		timeouts   Timeouts
+		clientDone bool // else the upstream finishes sending
+	}{
+		{"client done", Timeouts{Idle: time.Minute, DownlinkOnly: half}, true},
+		{"upstream done", Timeouts{Idle: time.Minute, UplinkOnly: half}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			app, target, done := start(t, c.timeouts)
+			finished, other := target, app
+			if c.clientDone {
+				finished, other = app, target
+			}
+			finished.CloseWrite()
+			other.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if b, err := io.ReadAll(other); err != nil || len(b) != 0 {
+				t.Fatalf("read %q, %v; want EOF", b, err)
+			}
+			endsIdle(t, done, 5*time.Second)
+		})
+	}
 	t.Run("bytes keep it open", func(t *testing.T) {
 		app, target, done := start(t, Timeouts{Idle: time.Minute, DownlinkOnly: half})
 		app.CloseWrite()
