@@ -30,9 +30,9 @@ func Describe(outbounds []config.OutboundConfig) ([]string, error) {
 			b.WriteString(Name(outbounds, h))
 			b.WriteString(" (")
 			b.WriteString(o.Protocol)
-			if addr := o.ServerAddress(); addr != "" {
+			if addrs := o.ServerAddresses(); len(addrs) > 0 {
 				b.WriteString(" ")
-				b.WriteString(addr)
+				b.WriteString(strings.Join(addrs, ", "))
 			}
 			b.WriteString(")")
 			if o.Protocol == "blackhole" {

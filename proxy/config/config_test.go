@@ -35,7 +35,7 @@ func TestSeedsLoadVerbatim(t *testing.T) {
 	}
 	var tags []string
 	for _, o := range cfg.Outbounds {
-		tags = append(tags, o.Tag+"<-"+proxyTag(o)+"@"+o.ServerAddress())
+		tags = append(tags, o.Tag+"<-"+proxyTag(o)+"@"+strings.Join(o.ServerAddresses(), ","))
 	}
 	want := []string{"DOUS<-DOSG@1.1.1.1:8888", "AliHK<-@2.2.2.2:1024", "AliSG<-AliHK@3.3.3.3:3442", "DOSG<-AliSG@4.4.4.4:8462"}
 	if !reflect.DeepEqual(tags, want) {

@@ -3,6 +3,8 @@ package instance
 // Wiring for proxy/httpproxy.
 
 import (
+	"fmt"
+
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/httpproxy"
@@ -14,12 +16,15 @@ func init() {
 }
 
 func buildHTTPOutbound(_ *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
-	srv := o.Settings.(*config.HTTPOutboundSettings).Servers[0]
-	user, pass, err := firstAccount(srv.Users, path+".settings.servers[0].users")
-	if err != nil {
-		return nil, err
-	}
-	return httpproxy.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, pass, parent), nil
+	servers := o.Settings.(*config.HTTPOutboundSettings).Servers
+	return eachServer(o.Tag, len(servers), func(i int) (proxy.Outbound, error) {
+		srv := servers[i]
+		user, pass, err := firstAccount(srv.Users, fmt.Sprintf("%s.settings.servers[%d].users", path, i))
+		if err != nil {
+			return nil, err
+		}
+		return httpproxy.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, pass, parent), nil
+	})
 }
 
 func buildHTTPInbound(b *builder, in *config.InboundConfig, path string) (proxy.Inbound, error) {

@@ -2,8 +2,8 @@
 // built in chain order (parents first, each dialing its server through its parent), the
 // router over them, and a proxy.Server per inbound.
 //
-// An outbound with several servers uses the first. V2Ray load-balances across them;
-// proxychain does not (yet), and Describe shows which server is used.
+// An outbound with several servers takes them in turn, one per connection, as V2Ray's
+// round-robin picker does; a VMess server with several users takes those in turn too.
 package instance
 
 import (

@@ -185,6 +185,20 @@ func TestBuildErrors(t *testing.T) {
 			`instance: outbounds[2].settings.servers[0].method: shadowsocks: unsupported cipher "aes-256-cfb8"`,
 		},
 		{
+			"bad vmess id of a later server's second user",
+			`{"outbounds": [{"protocol": "vmess", "settings": {"vnext": [
+			  {"address": "a", "port": 1, "users": [{"id": "b12614c5-5ca4-4eba-a215-c61d642116ce"}]},
+			  {"address": "b", "port": 1, "users": [{"id": "b12614c5-5ca4-4eba-a215-c61d642116ce"}, {"id": "nope"}]}]}}]}`,
+			`instance: outbounds[0].settings.vnext[1].users[1].id: vmess: bad uuid "nope": want 8-4-4-4-12 hex digits`,
+		},
+		{
+			"unsupported cipher of a second server",
+			`{"outbounds": [{"protocol": "shadowsocks", "settings": {"servers": [
+			  {"address": "a", "port": 1, "method": "aes-256-gcm", "password": "p"},
+			  {"address": "b", "port": 1, "method": "rc4", "password": "p"}]}}]}`,
+			`instance: outbounds[0].settings.servers[1].method: shadowsocks: unsupported cipher "rc4"`,
+		},
+		{
 			"cycle",
 			`{"outbounds": [{"tag": "a", "protocol": "freedom", "proxySettings": {"tag": "b"}}, {"tag": "b", "protocol": "freedom", "proxySettings": {"tag": "a"}}]}`,
 			"chain: outbound cycle: a -> b -> a",

@@ -1,9 +1,13 @@
 package instance
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/blackhole"
@@ -79,13 +83,50 @@ func firstAccount(users []config.Account, path string) (user, pass string, err e
 }
 
 func buildSocksOutbound(_ *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
-	s := o.Settings.(*config.SocksOutboundSettings)
-	srv := s.Servers[0]
-	user, pass, err := firstAccount(srv.Users, path+".settings.servers[0].users")
-	if err != nil {
-		return nil, err
+	servers := o.Settings.(*config.SocksOutboundSettings).Servers
+	return eachServer(o.Tag, len(servers), func(i int) (proxy.Outbound, error) {
+		srv := servers[i]
+		user, pass, err := firstAccount(srv.Users, fmt.Sprintf("%s.settings.servers[%d].users", path, i))
+		if err != nil {
+			return nil, err
+		}
+		return socks.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, pass, parent), nil
+	})
+}
+
+// eachServer builds one client per server of an outbound with build, and spreads the
+// outbound's connections over them in turn, as V2Ray's round-robin server picker does.
+func eachServer(tag string, n int, build func(i int) (proxy.Outbound, error)) (proxy.Outbound, error) {
+	if n == 0 {
+		return nil, errors.New("no server to dial") // config.Validate refuses this first
 	}
-	return socks.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, pass, parent), nil
+	clients := make([]proxy.Outbound, n)
+	for i := range clients {
+		c, err := build(i)
+		if err != nil {
+			return nil, err
+		}
+		clients[i] = c
+	}
+	if n == 1 {
+		return clients[0], nil
+	}
+	return &roundRobin{tag: tag, clients: clients}, nil
+}
+
+// roundRobin dials through its clients in turn, one per connection. A failed dial is not
+// retried on the next, as in V2Ray: the app sees the failure and its retry moves on.
+type roundRobin struct {
+	tag     string
+	clients []proxy.Outbound
+	next    atomic.Uint64
+}
+
+func (r *roundRobin) Tag() string { return r.tag }
+
+func (r *roundRobin) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	i := (r.next.Add(1) - 1) % uint64(len(r.clients))
+	return r.clients[i].DialContext(ctx, network, address)
 }
 
 // accounts turns inbound accounts into the user->password map the servers take.
@@ -133,23 +174,32 @@ func vmessUser(u *config.VMessUser, path string) (vmess.User, error) {
 	return vmess.User{ID: uuid, AlterID: u.AlterID, Email: u.Email}, nil
 }
 
+// buildVMessOutbound spreads connections over the vnext servers in turn, and over each
+// server's users in turn.
 func buildVMessOutbound(b *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
-	srv := o.Settings.(*config.VMessOutboundSettings).Vnext[0]
-	userPath := path + ".settings.vnext[0].users[0]"
-	cu := &srv.Users[0]
-	user, err := vmessUser(cu, userPath)
-	if err != nil {
-		return nil, err
-	}
-	c, err := vmess.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, cu.Security, parent)
-	if err != nil {
-		return nil, pathError(userPath, err)
-	}
-	if cu.AlterID > 0 {
-		b.log.Warn("insecure VMess: alterId > 0 selects the legacy MD5 header, which has no integrity and which probes can identify; use alterId 0",
-			"outbound", o.Tag, "path", userPath+".alterId", "alterId", cu.AlterID)
-	}
-	return c, nil
+	vnext := o.Settings.(*config.VMessOutboundSettings).Vnext
+	warned := false
+	return eachServer(o.Tag, len(vnext), func(i int) (proxy.Outbound, error) {
+		srv := &vnext[i]
+		return eachServer(o.Tag, len(srv.Users), func(j int) (proxy.Outbound, error) {
+			userPath := fmt.Sprintf("%s.settings.vnext[%d].users[%d]", path, i, j)
+			cu := &srv.Users[j]
+			user, err := vmessUser(cu, userPath)
+			if err != nil {
+				return nil, err
+			}
+			c, err := vmess.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, cu.Security, parent)
+			if err != nil {
+				return nil, pathError(userPath, err)
+			}
+			if cu.AlterID > 0 && !warned {
+				warned = true
+				b.log.Warn("insecure VMess: alterId > 0 selects the legacy MD5 header, which has no integrity and which probes can identify; use alterId 0",
+					"outbound", o.Tag, "path", userPath+".alterId", "alterId", cu.AlterID)
+			}
+			return c, nil
+		})
+	})
 }
 
 func buildVMessInbound(b *builder, in *config.InboundConfig, path string) (proxy.Inbound, error) {

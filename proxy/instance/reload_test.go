@@ -282,3 +282,55 @@ func TestPolicyTimeouts(t *testing.T) {
 		t.Errorf("after reload to connIdle 1 and no downlinkOnly: closed after %v, want the idle second", took)
 	}
 }
+
+// TestServersInTurn: an outbound with two servers sends connections to them in turn,
+// and Describe names both.
+func TestServersInTurn(t *testing.T) {
+	m, port1, port2 := hops(t)
+	echo := startEcho(t)
+	client := buildOpts(t, fmt.Sprintf(`{
+	  "inbounds": [{"tag": "in", "protocol": "socks", "port": 1}],
+	  "outbounds": [{"tag": "exit", "protocol": "socks", "settings": {"servers": [
+	    {"address": "127.0.0.1", "port": %d}, {"address": "127.0.0.1", "port": %d}]}}]
+	}`, port1, port2), Options{})
+	want := fmt.Sprintf("exit: client -> exit (socks 127.0.0.1:%d, 127.0.0.1:%d) -> destination", port1, port2)
+	if got := client.Describe()[0]; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	hop1, hop2 := m.Inbound("hop1"), m.Inbound("hop2")
+	for i := range 5 {
+		roundTrip(t, client.Outbound("exit"), echo, 1000)
+		if want1, want2 := uint64(i/2+1), uint64((i+1)/2); hop1.Value() != want1 || hop2.Value() != want2 {
+			t.Fatalf("after %d connections: hop1 %d, hop2 %d; want %d and %d", i+1, hop1.Value(), hop2.Value(), want1, want2)
+		}
+	}
+}
+
+// TestVMessUsersInTurn: a VMess server entry with two users sends connections as each in
+// turn. The server knows only the first, so every second connection is refused.
+func TestVMessUsersInTurn(t *testing.T) {
+	const known, unknown = "b12614c5-5ca4-4eba-a215-c61d642116ce", "b27c24ab-2b5a-433e-902c-33f1168a7902"
+	echo := startEcho(t)
+	server := buildOpts(t, `{
+	  "inbounds": [{"tag": "vm", "protocol": "vmess", "port": 1, "settings": {"clients": [{"id": "`+known+`"}]}}],
+	  "outbounds": [{"protocol": "freedom"}]
+	}`, Options{Server: proxy.ServerOptions{HandshakeTimeout: 500 * time.Millisecond}})
+	client := buildOpts(t, fmt.Sprintf(`{
+	  "outbounds": [{"tag": "exit", "protocol": "vmess", "settings": {"vnext": [{"address": "127.0.0.1", "port": %d,
+	    "users": [{"id": "%s"}, {"id": "%s"}]}]}}]
+	}`, server.Addr("vm").(*net.TCPAddr).Port, known, unknown), Options{})
+	for i := range 4 {
+		conn, err := client.Outbound("exit").DialContext(context.Background(), "tcp", echo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		conn.Write([]byte("ping"))
+		got := make([]byte, 4)
+		_, err = io.ReadFull(conn, got)
+		conn.Close()
+		if ok := err == nil && string(got) == "ping"; ok != (i%2 == 0) {
+			t.Errorf("connection %d: echo %q, %v; want it to work only as the known user (even connections)", i, got, err)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package instance
 // Wiring for proxy/shadowsocks.
 
 import (
+	"fmt"
+
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/shadowsocks"
@@ -26,17 +28,20 @@ func (b *builder) cipher(method, password, path, owner string) (*shadowsocks.Cip
 }
 
 func buildShadowsocksOutbound(b *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
-	srv := &o.Settings.(*config.ShadowsocksOutboundSettings).Servers[0]
-	sp := path + ".settings.servers[0]"
-	password, err := srv.ResolvedPassword()
-	if err != nil {
-		return nil, pathError(sp+".passwordFile", err)
-	}
-	c, err := b.cipher(srv.Method, password, sp, o.Tag)
-	if err != nil {
-		return nil, err
-	}
-	return shadowsocks.NewClient(o.Tag, hostPort(srv.Address, srv.Port), c, parent), nil
+	servers := o.Settings.(*config.ShadowsocksOutboundSettings).Servers
+	return eachServer(o.Tag, len(servers), func(i int) (proxy.Outbound, error) {
+		srv := &servers[i]
+		sp := fmt.Sprintf("%s.settings.servers[%d]", path, i)
+		password, err := srv.ResolvedPassword()
+		if err != nil {
+			return nil, pathError(sp+".passwordFile", err)
+		}
+		c, err := b.cipher(srv.Method, password, sp, o.Tag)
+		if err != nil {
+			return nil, err
+		}
+		return shadowsocks.NewClient(o.Tag, hostPort(srv.Address, srv.Port), c, parent), nil
+	})
 }
 
 func buildShadowsocksInbound(b *builder, in *config.InboundConfig, path string) (proxy.Inbound, error) {
