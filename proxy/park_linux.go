@@ -138,7 +138,10 @@ func parkLoop() {
 	var ready []*parkedRead
 	for {
 		p.rc.Read(func(uintptr) bool {
-			n, _ := syscall.EpollWait(p.epfd, events, 0)
+			n, err := syscall.EpollWait(p.epfd, events, 0)
+			for err == syscall.EINTR {
+				n, err = syscall.EpollWait(p.epfd, events, 0)
+			}
 			if n <= 0 {
 				return false // wait until the set has events
 			}
