@@ -3,8 +3,6 @@ package instance
 // Wiring for proxy/httpproxy.
 
 import (
-	"fmt"
-
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/httpproxy"
@@ -17,13 +15,8 @@ func init() {
 
 func buildHTTPOutbound(_ *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
 	servers := o.Settings.(*config.HTTPOutboundSettings).Servers
-	return eachServer(o.Tag, len(servers), func(i int) (proxy.Outbound, error) {
-		srv := servers[i]
-		user, pass, err := firstAccount(srv.Users, fmt.Sprintf("%s.settings.servers[%d].users", path, i))
-		if err != nil {
-			return nil, err
-		}
-		return httpproxy.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, pass, parent), nil
+	return proxyServers(o.Tag, servers, path, func(server, user, pass string) proxy.Outbound {
+		return httpproxy.NewClient(o.Tag, server, user, pass, parent)
 	})
 }
 

@@ -84,13 +84,21 @@ func firstAccount(users []config.Account, path string) (user, pass string, err e
 
 func buildSocksOutbound(_ *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
 	servers := o.Settings.(*config.SocksOutboundSettings).Servers
-	return eachServer(o.Tag, len(servers), func(i int) (proxy.Outbound, error) {
+	return proxyServers(o.Tag, servers, path, func(server, user, pass string) proxy.Outbound {
+		return socks.NewClient(o.Tag, server, user, pass, parent)
+	})
+}
+
+// proxyServers builds a SOCKS or HTTP proxy outbound: one client per server, each
+// authenticating as the server's first user, if it has any.
+func proxyServers(tag string, servers []config.ProxyServer, path string, newClient func(server, user, pass string) proxy.Outbound) (proxy.Outbound, error) {
+	return eachServer(tag, len(servers), func(i int) (proxy.Outbound, error) {
 		srv := servers[i]
 		user, pass, err := firstAccount(srv.Users, fmt.Sprintf("%s.settings.servers[%d].users", path, i))
 		if err != nil {
 			return nil, err
 		}
-		return socks.NewClient(o.Tag, hostPort(srv.Address, srv.Port), user, pass, parent), nil
+		return newClient(hostPort(srv.Address, srv.Port), user, pass), nil
 	})
 }
 
