@@ -3,7 +3,7 @@
 // router over them, and a proxy.Server per inbound.
 //
 // An outbound with several servers takes them in turn, one per connection, as V2Ray's
-// round-robin picker does; a VMess server with several users takes those in turn too.
+// round-robin picker does; a server with several users takes those in turn too.
 package instance
 
 import (

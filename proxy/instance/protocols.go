@@ -70,18 +70,6 @@ func buildBlackhole(_ *builder, o *config.OutboundConfig, path string, _ proxy.D
 	return bh, nil
 }
 
-// firstAccount is the user and password an outbound authenticates with, if any.
-func firstAccount(users []config.Account, path string) (user, pass string, err error) {
-	if len(users) == 0 {
-		return "", "", nil
-	}
-	pass, err = users[0].ResolvedPass()
-	if err != nil {
-		return "", "", pathError(path+"[0].passFile", err)
-	}
-	return users[0].User, pass, nil
-}
-
 func buildSocksOutbound(_ *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
 	servers := o.Settings.(*config.SocksOutboundSettings).Servers
 	return proxyServers(o.Tag, servers, path, func(server, user, pass string) proxy.Outbound {
@@ -89,16 +77,22 @@ func buildSocksOutbound(_ *builder, o *config.OutboundConfig, path string, paren
 	})
 }
 
-// proxyServers builds a SOCKS or HTTP proxy outbound: one client per server, each
-// authenticating as the server's first user, if it has any.
+// proxyServers builds a SOCKS or HTTP proxy outbound: one client per server and user
+// (or per server, without authentication, if it lists none), taken in turn.
 func proxyServers(tag string, servers []config.ProxyServer, path string, newClient func(server, user, pass string) proxy.Outbound) (proxy.Outbound, error) {
 	return eachServer(tag, len(servers), func(i int) (proxy.Outbound, error) {
 		srv := servers[i]
-		user, pass, err := firstAccount(srv.Users, fmt.Sprintf("%s.settings.servers[%d].users", path, i))
-		if err != nil {
-			return nil, err
+		server := hostPort(srv.Address, srv.Port)
+		if len(srv.Users) == 0 {
+			return newClient(server, "", ""), nil
 		}
-		return newClient(hostPort(srv.Address, srv.Port), user, pass), nil
+		return eachServer(tag, len(srv.Users), func(j int) (proxy.Outbound, error) {
+			pass, err := srv.Users[j].ResolvedPass()
+			if err != nil {
+				return nil, pathError(fmt.Sprintf("%s.settings.servers[%d].users[%d].passFile", path, i, j), err)
+			}
+			return newClient(server, srv.Users[j].User, pass), nil
+		})
 	})
 }
 
@@ -183,7 +177,7 @@ func vmessUser(u *config.VMessUser, path string) (vmess.User, error) {
 }
 
 // buildVMessOutbound spreads connections over the vnext servers in turn, and over each
-// server's users in turn.
+// server's users in turn, as proxyServers does.
 func buildVMessOutbound(b *builder, o *config.OutboundConfig, path string, parent proxy.Dialer) (proxy.Outbound, error) {
 	vnext := o.Settings.(*config.VMessOutboundSettings).Vnext
 	warned := false

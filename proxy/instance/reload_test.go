@@ -334,3 +334,27 @@ func TestVMessUsersInTurn(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyUsersInTurn: a SOCKS server entry with two users authenticates as each in
+// turn. The server knows only the first, so every second dial is refused.
+func TestProxyUsersInTurn(t *testing.T) {
+	echo := startEcho(t)
+	server := buildOpts(t, `{
+	  "inbounds": [{"tag": "hop", "protocol": "socks", "port": 1,
+	                "settings": {"auth": "password", "accounts": [{"user": "alice", "pass": "a"}]}}],
+	  "outbounds": [{"protocol": "freedom"}]
+	}`, Options{})
+	client := buildOpts(t, fmt.Sprintf(`{
+	  "outbounds": [{"tag": "exit", "protocol": "socks", "settings": {"servers": [{"address": "127.0.0.1", "port": %d,
+	    "users": [{"user": "alice", "pass": "a"}, {"user": "mallory", "pass": "m"}]}]}}]
+	}`, server.Addr("hop").(*net.TCPAddr).Port), Options{})
+	for i := range 4 {
+		conn, err := client.Outbound("exit").DialContext(context.Background(), "tcp", echo)
+		if conn != nil {
+			conn.Close()
+		}
+		if (err == nil) != (i%2 == 0) {
+			t.Errorf("dial %d: %v; want it to succeed only as alice (even dials)", i, err)
+		}
+	}
+}
