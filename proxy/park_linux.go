@@ -28,8 +28,8 @@ var parking struct {
 	file    *os.File        // epfd, for the runtime's poller; nil if epoll is unavailable
 	rc      syscall.RawConn // file's, to wait on it
 	waiting map[uint64]*parkedRead
-	lastID  uint64
-	running bool // a goroutine runs parkLoop
+	lastID  uint64 // the last registration's id, so also how many parks were tried
+	running bool   // a goroutine runs parkLoop
 }
 
 // parkable returns the socket beneath c, found through NetConn, or nil if there is none.

@@ -217,3 +217,57 @@ func TestParkedRelayEnds(t *testing.T) {
 		}
 	})
 }
+
+// TestParkingChurn: many relays whose directions park and wake over and over, quiet
+// spells longer and shorter than quietAfter mixed, keep every byte in order both ways,
+// then all end. Run with -race, it also checks parking against waking and closing.
+func TestParkingChurn(t *testing.T) {
+	shortQuiet(t, 10*time.Millisecond)
+	const relays, rounds = 30, 15
+	base := runtime.NumGoroutine()
+	parking.Lock()
+	parksBefore := parking.lastID
+	parking.Unlock()
+	var wg sync.WaitGroup
+	for i := range relays {
+		r := startRelay(t, Timeouts{})
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			for round := range rounds {
+				for _, p := range [][2]*net.TCPConn{{r.app, r.target}, {r.target, r.app}} {
+					msg := make([]byte, 1+rng.IntN(40000))
+					for j := range msg {
+						msg[j] = byte(rng.Uint32())
+					}
+					go p[0].Write(msg)
+					got := make([]byte, len(msg))
+					p[1].SetReadDeadline(time.Now().Add(10 * time.Second))
+					if _, err := io.ReadFull(p[1], got); err != nil || !bytes.Equal(got, msg) {
+						t.Errorf("relay %d round %d: %d bytes, %v", i, round, len(msg), err)
+						return
+					}
+				}
+				time.Sleep(time.Duration(rng.IntN(25)) * time.Millisecond)
+			}
+			r.app.Close()
+			r.target.Close()
+			select {
+			case <-r.done:
+			case <-time.After(5 * time.Second):
+				t.Errorf("relay %d did not finish", i)
+			}
+		})
+	}
+	wg.Wait()
+	parking.Lock()
+	parks := parking.lastID - parksBefore
+	parking.Unlock()
+	// Most quiet spells outlast quietAfter; each parks both directions.
+	if parks < relays*rounds/2 {
+		t.Errorf("directions parked %d times in %d rounds of %d relays; the test did not exercise parking", parks, rounds, relays)
+	}
+	t.Logf("%d parks", parks)
+	if !waitFor(func() bool { return runtime.NumGoroutine() <= base && parkedCount() == 0 }) {
+		t.Errorf("%d goroutines (want %d) and %d parked directions left", runtime.NumGoroutine(), base, parkedCount())
+	}
+}
