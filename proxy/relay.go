@@ -64,7 +64,7 @@ type Timeouts struct {
 // shared by all relays, and its goroutine ends, so an idle connection costs no goroutine
 // stack. Input wakes it on a new goroutine that carries on with the same reader.
 func StartRelay(client, upstream net.Conn, t Timeouts, done func(RelayStats, error)) *ActiveRelay {
-	r := &ActiveRelay{client: client, upstream: upstream, done: done, timeouts: t}
+	r := &ActiveRelay{client: client, upstream: upstream, done: done, timeouts: t, quietAfter: quietAfter}
 	r.live.Store(2)
 	r.up = direction{relay: r, src: client, dst: upstream}
 	r.down = direction{relay: r, src: upstream, dst: client}
@@ -91,6 +91,8 @@ type ActiveRelay struct {
 
 	mu      sync.Mutex // orders parking against closing
 	closing bool
+
+	quietAfter time.Duration // the package's, as the relay started
 
 	timeouts   Timeouts
 	idleMu     sync.Mutex // guards idle, timer and lastSeen
@@ -204,7 +206,7 @@ func (d *direction) run() {
 	r := d.relay
 	for {
 		if d.wait.rc != nil {
-			d.src.SetReadDeadline(time.Now().Add(quietAfter / 2))
+			d.src.SetReadDeadline(time.Now().Add(r.quietAfter / 2))
 		}
 		before := d.n.Load()
 		// The counting writer hides dst's ReadFrom; Copy keeps src's WriteTo, so a
