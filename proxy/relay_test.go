@@ -352,7 +352,8 @@ func TestReadFresh(t *testing.T) {
 // half-closed timeout, not the idle one, for the other direction to go quiet; bytes
 // moving keep it open.
 func TestHalfClosedTimeouts(t *testing.T) {
-	const half = 150 * time.Millisecond
+	// Generous, so that a loaded machine's scheduling delays stay well inside it.
+	const half = 300 * time.Millisecond
 	start := func(t *testing.T, tm Timeouts) (app, target *net.TCPConn, done chan error) {
 		app, client := tcpPair(t)
 		upstream, target := tcpPair(t)
@@ -401,13 +402,13 @@ func TestHalfClosedTimeouts(t *testing.T) {
 		go func() {
 			for range n {
 				target.Write([]byte{'x'})
-				time.Sleep(half / 3)
+				time.Sleep(half / 6)
 			}
 		}()
 		app.SetReadDeadline(time.Now().Add(5 * time.Second))
 		got, err := io.ReadFull(app, make([]byte, n))
 		if err != nil {
-			t.Fatalf("app read %d of %d bytes sent over %v: %v", got, n, n*half/3, err)
+			t.Fatalf("app read %d of %d bytes sent over %v: %v", got, n, n*half/6, err)
 		}
 		endsIdle(t, done, 5*time.Second)
 	})

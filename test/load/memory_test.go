@@ -54,8 +54,17 @@ func measureIdle(t *testing.T, n int, open func() (net.Conn, error)) idleCost {
 			t.Fatal(err)
 		}
 	}
-	// Let every relay direction go quiet and park (proxy.StartRelay: after one second).
-	time.Sleep(1500 * time.Millisecond)
+	// Let every relay direction go quiet and park (proxy.StartRelay: within a second):
+	// then the goroutine count holds still. On a loaded machine that can take longer.
+	time.Sleep(time.Second)
+	for last, still, deadline := -1, 0, time.Now().Add(6*time.Second); still < 5 && time.Now().Before(deadline); {
+		if g := runtime.NumGoroutine(); g == last {
+			still++
+		} else {
+			last, still = g, 0
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	after := snapshot()
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
 	return idleCost{
