@@ -345,6 +345,8 @@ func copyWaiting(w io.Writer, src io.Reader) (written int64, err error) {
 			// The source is drained: wait for the next burst without a buffer.
 			bufpool.Put(buf)
 			buf = nil
+		} else {
+			buf = bufpool.Grow(buf)
 		}
 	}
 }

@@ -423,3 +423,43 @@ func TestHalfClosedTimeouts(t *testing.T) {
 		}
 	})
 }
+
+// sizedWriter passes writes on and keeps the size of the largest.
+type sizedWriter struct {
+	w       io.Writer
+	largest int
+}
+
+func (w *sizedWriter) Write(p []byte) (int, error) {
+	w.largest = max(w.largest, len(p))
+	return w.w.Write(p)
+}
+
+// TestSaturatedCopyGrows: a copy whose reads fill its buffer moves to a large one
+// (bufpool), so a backlog goes on in writes over the small size; every byte arrives, and
+// the buffer goes back at the end.
+func TestSaturatedCopyGrows(t *testing.T) {
+	a, b := tcpPair(t)
+	defer b.Close()
+	before := bufpool.Outstanding()
+	payload := make([]byte, 2<<20)
+	rand.NewChaCha8([32]byte{7}).Read(payload)
+	go func() {
+		a.Write(payload)
+		a.Close()
+	}()
+	time.Sleep(100 * time.Millisecond) // let a backlog queue up in the socket
+
+	h := sha256.New()
+	w := &sizedWriter{w: h}
+	n, err := Copy(w, b)
+	if sum := sha256.Sum256(payload); n != int64(len(payload)) || err != nil || !bytes.Equal(h.Sum(nil), sum[:]) {
+		t.Fatalf("Copy: %d of %d bytes, %v", n, len(payload), err)
+	}
+	if w.largest <= bufpool.Size {
+		t.Errorf("largest write %d bytes: a saturated copy did not grow past %d", w.largest, bufpool.Size)
+	}
+	if held := bufpool.Outstanding() - before; held != 0 {
+		t.Errorf("%d buffers not returned", held)
+	}
+}

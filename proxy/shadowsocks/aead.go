@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/internal/bufpool"
@@ -22,13 +21,10 @@ const (
 	maxPayload2022 = 0xFFFF
 	tagLen         = 16
 	nonceLen       = 12
-
-	// largeBufSize holds the largest SIP022 chunk with its tag. Only peers that send
-	// chunks above maxPayload cause a connection to take one.
-	largeBufSize = maxPayload2022 + tagLen
 )
 
-var largePool = sync.Pool{New: func() any { b := make([]byte, largeBufSize); return &b }}
+// The largest SIP022 chunk with its tag fits a large pooled buffer.
+const _ = uint(bufpool.LargeSize - (maxPayload2022 + tagLen))
 
 // Errors a decoder returns. They are sticky: the stream cannot be resynchronised.
 var (
@@ -124,9 +120,8 @@ type chunkReader struct {
 	maxPayload int
 
 	buf    *[]byte
-	large  bool // buf came from largePool
 	r, w   int  // buf[r:w] holds raw bytes not yet decrypted
-	full   bool // the last read filled buf: more is likely waiting, so keep buf and read on
+	full   bool // the last read filled buf: more is waiting, so keep buf (grown) and read on
 	plain  []byte
 	next   int  // length of the coming payload chunk; -1 when a length chunk comes next
 	opened bool // a chunk has been opened; before that, a salt alone is a truncated stream
@@ -176,7 +171,8 @@ func (c *chunkReader) fill(n int) ([]byte, error) {
 		}
 		b := *c.buf
 		switch {
-		case n > len(b):
+		case n > len(b) || c.full && !bufpool.IsLarge(c.buf):
+			// A chunk over the small buffer, or a saturated stream (bufpool).
 			c.grow()
 			b = *c.buf
 		case c.r > 0 && (len(b)-c.r < n || len(b)-c.w < len(b)/2):
@@ -201,24 +197,21 @@ func (c *chunkReader) fill(n int) ([]byte, error) {
 	return (*c.buf)[c.r : c.r+n], nil
 }
 
+// grow moves the unread bytes into a large buffer.
 func (c *chunkReader) grow() {
-	nb := largePool.Get().(*[]byte)
+	nb := bufpool.GetLarge()
 	c.w = copy(*nb, (*c.buf)[c.r:c.w])
 	c.r = 0
 	c.putBuf()
-	c.buf, c.large = nb, true
+	c.buf = nb
 }
 
 func (c *chunkReader) putBuf() {
 	if c.buf == nil {
 		return
 	}
-	if c.large {
-		largePool.Put(c.buf)
-	} else {
-		bufpool.Put(c.buf)
-	}
-	c.buf, c.large = nil, false
+	bufpool.Put(c.buf)
+	c.buf = nil
 }
 
 // open authenticates and decrypts the next chunk, whose plaintext is n bytes, in place.

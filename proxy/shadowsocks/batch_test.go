@@ -46,19 +46,21 @@ func TestWriteIsOneRecordBatch(t *testing.T) {
 	})
 }
 
-// writeCounter keeps what it is given and counts the writes.
+// writeCounter keeps what it is given, counts the writes and notes the largest.
 type writeCounter struct {
 	bytes.Buffer
-	writes int
+	writes, largest int
 }
 
 func (w *writeCounter) Write(p []byte) (int, error) {
 	w.writes++
+	w.largest = max(w.largest, len(p))
 	return w.Buffer.Write(p)
 }
 
 // TestWriteToJoinsRecords: small AEAD records already buffered reach the writer in one
-// Write (and the reader of a Read in one call), and a record that fails authentication stops delivery exactly where it is.
+// Write (and the reader of a Read in one call), a backlog is read in large buffers, and a
+// record that fails authentication stops delivery exactly where it is.
 func TestWriteToJoinsRecords(t *testing.T) {
 	const record, count = 1000, 300
 	payload := pattern(record*count, 9)
@@ -88,6 +90,9 @@ func TestWriteToJoinsRecords(t *testing.T) {
 		}
 		if out.writes >= count/5 {
 			t.Fatalf("%s: %d writes for %d records: buffered records are not joined", m, out.writes, count)
+		}
+		if out.largest <= bufpool.Size {
+			t.Fatalf("%s: largest write %d bytes: a saturated reader did not grow past %d", m, out.largest, bufpool.Size)
 		}
 		bad := 150
 		tampered := bytes.Clone(wire)

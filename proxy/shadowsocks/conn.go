@@ -259,8 +259,8 @@ func (c *conn) writePending() error {
 }
 
 // writeRecords encodes p into records and sends them with one write per write buffer,
-// so that a relay read, which with the framing of the layers inside is a little over one
-// record, is one write(2) and not a full record and a sliver. With an empty p it sends the
+// so that a relay read, which with the framing of the layers inside is a little over a
+// whole number of records, is one write(2) and not full records and a sliver. With an empty p it sends the
 // pending header. Encoded records are committed: if the write is cut short they count as
 // written and their unsent tail stays pending.
 func (c *conn) writeRecords(p []byte) (int, error) {
@@ -286,6 +286,7 @@ func (c *conn) writeRecords(p []byte) (int, error) {
 	return written, nil
 }
 
-// writePool holds write buffers of two relay buffers' size: room for a relay read with
-// the framing of every layer inside it.
-var writePool = sync.Pool{New: func() any { b := make([]byte, 2*bufpool.Size); return &b }}
+// writePool holds write buffers with room for a saturated relay's read
+// (bufpool.LargeSize) and the framing of every layer inside it, in records added while a
+// whole one still fits (bufpool.Size).
+var writePool = sync.Pool{New: func() any { b := make([]byte, bufpool.LargeSize+2*bufpool.Size); return &b }}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/proxychain/proxychain/proxy/internal/bufpool"
 )
 
 // recordingWriter keeps what it is given and how many writes it took. With cut > 0 it
@@ -13,12 +15,13 @@ import (
 // it fails the first write with nothing taken.
 type recordingWriter struct {
 	bytes.Buffer
-	writes int
-	cut    int
+	writes, largest int
+	cut             int
 }
 
 func (w *recordingWriter) Write(p []byte) (int, error) {
 	w.writes++
+	w.largest = max(w.largest, len(p))
 	if w.cut < 0 {
 		w.cut = 0
 		return 0, timeoutErr{}
@@ -90,7 +93,8 @@ func TestWriteBatches(t *testing.T) {
 }
 
 // TestWriteToJoinsChunks: small chunks already buffered reach the writer in one Write
-// (and the reader of a Read in one call), and a chunk that fails authentication stops delivery exactly where it is.
+// (and the reader of a Read in one call), a backlog is read in large buffers, and a chunk
+// that fails authentication stops delivery exactly where it is.
 func TestWriteToJoinsChunks(t *testing.T) {
 	const chunk, count = 1000, 300
 	payload := make([]byte, chunk*count)
@@ -117,6 +121,9 @@ func TestWriteToJoinsChunks(t *testing.T) {
 		}
 		if out.writes >= count/5 {
 			t.Fatalf("%s: %d writes for %d chunks: buffered chunks are not joined", sec, out.writes, count)
+		}
+		if out.largest <= bufpool.Size {
+			t.Fatalf("%s: largest write %d bytes: a saturated reader did not grow past %d", sec, out.largest, bufpool.Size)
 		}
 
 		// Read fills the caller's buffer from every chunk buffered, not from one.

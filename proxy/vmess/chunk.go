@@ -279,10 +279,9 @@ func (m *maskStream) next() uint16 {
 type chunkReader struct {
 	r          io.Reader
 	pooled     *[]byte // buf's pool entry, or nil
-	large      bool    // pooled came from largePool
 	buf        []byte
 	start, end int  // unread input is buf[start:end]
-	full       bool // the last read filled buf: more is likely waiting, so keep buf and read on
+	full       bool // the last read filled buf: more is waiting, so keep buf (grown) and read on
 	closed     bool
 
 	f       *framer // nil until the body starts; stays nil for a raw body
@@ -293,8 +292,8 @@ type chunkReader struct {
 	err     error  // sticky: failed authentication or end of stream
 }
 
-// largePool holds buffers for peers whose chunks outgrow bufpool.Size.
-var largePool = sync.Pool{New: func() any { b := make([]byte, maxChunkSize); return &b }}
+// The largest chunk a peer may send fits a large pooled buffer.
+const _ = uint(bufpool.LargeSize - maxChunkSize)
 
 func newChunkReader(r io.Reader) *chunkReader {
 	return &chunkReader{r: r, size: -1}
@@ -309,13 +308,9 @@ func (r *chunkReader) startBody(f *framer) {
 // putBuf returns the input buffer to its pool.
 func (r *chunkReader) putBuf() {
 	if r.pooled != nil {
-		if r.large {
-			largePool.Put(r.pooled)
-		} else {
-			bufpool.Put(r.pooled)
-		}
+		bufpool.Put(r.pooled)
 	}
-	r.pooled, r.large, r.buf = nil, false, nil
+	r.pooled, r.buf = nil, nil
 	r.start, r.end = 0, 0
 }
 
@@ -384,13 +379,13 @@ func (r *chunkReader) fill(n int) error {
 		r.start, r.end = 0, 0
 	}
 	switch {
-	case n > len(r.buf):
-		// Only a peer sending chunks over bufpool.Size gets here; the size field bounds
-		// n by maxChunkSize.
-		nb := largePool.Get().(*[]byte)
+	case n > len(r.buf) || r.full && len(r.buf) < bufpool.LargeSize:
+		// A peer's chunk over the small buffer (the size field bounds n by
+		// maxChunkSize), or a saturated stream (bufpool).
+		nb := bufpool.GetLarge()
 		end := copy(*nb, r.buf[r.start:r.end])
 		r.putBuf()
-		r.pooled, r.large, r.buf, r.end = nb, true, *nb, end
+		r.pooled, r.buf, r.end = nb, *nb, end
 	case r.start > 0 && (len(r.buf)-r.start < n || len(r.buf)-r.end < len(r.buf)/2):
 		// Move the unread part to the front also when n would fit, so that reads stay
 		// large: a read(2) costs more than copying the part of a chunk.
@@ -578,7 +573,7 @@ func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
 // in front of the first bytes written.
 //
 // The chunks of one Write go out in one write to the connection beneath (up to
-// maxBatchPayload), so a 20 KiB relay read costs one write(2) at every layer of a chain
+// maxBatchPayload), so a relay read costs one write(2) at every layer of a chain
 // rather than one per chunk, and an inner layer's 16 KiB chunk plus its framing does not
 // cost the outer layer a second, tiny write.
 //
@@ -601,10 +596,12 @@ const (
 	// maxChunkOverhead is a chunk's framing at most: a sealed length, a tag and padding.
 	maxChunkOverhead = 2 + tagSize + tagSize + maxPadding
 	// maxBatchPayload is how much payload one write to the connection beneath carries:
-	// a relay buffer with room to spare for the framing of the layers inside.
-	maxBatchPayload = 2 * maxChunkPayload
+	// a saturated relay's read (bufpool.LargeSize) with room to spare for the framing of
+	// the layers inside.
+	maxBatchPayload = bufpool.LargeSize + 8<<10
+	maxBatchChunks  = (maxBatchPayload + maxChunkPayload - 1) / maxChunkPayload
 	// writeBufSize holds a batch with its framing and a response header in front.
-	writeBufSize = maxBatchPayload + 2*maxChunkOverhead + 512
+	writeBufSize = maxBatchPayload + maxBatchChunks*maxChunkOverhead + 512
 )
 
 // writePool holds the buffers a batch is sealed into, for the time of one write.
@@ -657,7 +654,7 @@ func (w *chunkWriter) writeChunks(p []byte) (int, error) {
 	b := append((*buf)[:0], w.prefix...)
 	var saved framerState
 	if w.f != nil {
-		saved = w.f.save(maxBatchPayload / maxChunkPayload)
+		saved = w.f.save(maxBatchChunks)
 	}
 	taken, chunks := 0, 0
 	for {
