@@ -50,6 +50,8 @@ var (
 	only        = flag.String("scenario", "", "run only scenarios whose name contains this")
 	rounds      = flag.Int("rounds", 3, "measure every client this many times, taking turns, and report the median of each figure")
 	outPath     = flag.String("o", "", "also write the markdown report to this file")
+	baseline    = flag.String("baseline", "", "also measure this proxychain binary (say, a build of the tree before a change) as client \"baseline\"")
+	attach      = flag.String("attach", "", "while each client moves data, run this shell command with {pid} and {client} replaced, and stop it with SIGINT (e.g. 'perf record -g -p {pid} -o /tmp/{client}.data')")
 )
 
 func main() {
@@ -68,6 +70,9 @@ func main() {
 	for _, sc := range scenarios {
 		if *only != "" && !strings.Contains(sc.name, *only) {
 			continue
+		}
+		if *baseline != "" && sc.clients[0] == "proxychain" {
+			sc.clients = slices.Concat(sc.clients[:1], []string{"baseline"}, sc.clients[1:])
 		}
 		fmt.Fprintf(os.Stderr, "== %s\n", sc.name)
 		results, err := env.run(sc)
@@ -212,6 +217,8 @@ type result struct {
 	client             string
 	downMBps, upMBps   float64
 	cpuPerGiB          float64
+	downCPUPerGiB      float64 // cpuPerGiB of the download alone; logged, not tabled
+	upCPUPerGiB        float64
 	kernelPerGiB       float64 // the part of cpuPerGiB spent in the kernel (stime)
 	rssIdle, rssLoaded int64   // KiB
 	ttfb               time.Duration
@@ -249,8 +256,8 @@ func (e *environment) run(sc scenario) ([]result, error) {
 			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", client, err)
 			}
-			fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB (%4.2f kernel)  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
-				r.client, r.downMBps, r.upMBps, r.cpuPerGiB, r.kernelPerGiB, r.rssIdle, r.rssLoaded, *openConns, r.ttfb)
+			fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB (%4.2f kernel; down %4.2f, up %4.2f)  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
+				r.client, r.downMBps, r.upMBps, r.cpuPerGiB, r.kernelPerGiB, r.downCPUPerGiB, r.upCPUPerGiB, r.rssIdle, r.rssLoaded, *openConns, r.ttfb)
 			measured[i] = append(measured[i], r)
 		}
 	}
@@ -377,11 +384,19 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 	per := *streamBytes << 20
 	total := float64(per) * float64(*streams)
 	cpu0, kernel0 := cpuSeconds(pids...)
+	if *attach != "" {
+		stop, err := attachTo(pids[len(pids)-1], client)
+		if err != nil {
+			return r, err
+		}
+		defer stop()
+	}
 	t0 := time.Now()
 	if err := transfer(dial, *streams, per, 0); err != nil {
 		return r, fmt.Errorf("download: %w", err)
 	}
 	down := time.Since(t0)
+	cpuMid, _ := cpuSeconds(pids...)
 	t1 := time.Now()
 	if err := transfer(dial, *streams, 0, per); err != nil {
 		return r, fmt.Errorf("upload: %w", err)
@@ -392,6 +407,7 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 	r.downMBps = total / down.Seconds() / 1e6
 	r.upMBps = total / up.Seconds() / 1e6
 	r.cpuPerGiB = (cpu - cpu0) / gib
+	r.downCPUPerGiB, r.upCPUPerGiB = (cpuMid-cpu0)/(gib/2), (cpu-cpuMid)/(gib/2)
 	r.kernelPerGiB = (kernel - kernel0) / gib
 
 	conns, err := holdOpen(dial, *openConns)
@@ -489,10 +505,27 @@ func (e *environment) command(impl, config string) *exec.Cmd {
 		return exec.Command(filepath.Join(e.root, "bin", "proxychain"), "run", "-metrics-addr=", "-reload-interval=0", "-c", config)
 	case "xray":
 		return exec.Command(filepath.Join(e.root, "bin", "xray"), "run", "-c", config)
+	case "baseline":
+		return exec.Command(*baseline, "run", "-metrics-addr=", "-reload-interval=0", "-c", config)
 	case "v2ray":
 		return exec.Command("v2ray", "-config", config)
 	}
 	panic("bench: unknown implementation " + impl)
+}
+
+// attachTo starts the -attach command on a client's process and returns what stops it.
+func attachTo(pid int, client string) (stop func(), err error) {
+	cmdline := strings.NewReplacer("{pid}", strconv.Itoa(pid), "{client}", client).Replace(*attach)
+	cmd := exec.Command("sh", "-c", "exec "+cmdline)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("-attach: %w", err)
+	}
+	time.Sleep(300 * time.Millisecond) // profilers take a moment to attach
+	return func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+	}, nil
 }
 
 func (e *environment) start(cmd *exec.Cmd, name string) error {
