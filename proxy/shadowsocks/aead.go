@@ -214,8 +214,9 @@ func (c *chunkReader) putBuf() {
 	c.buf = nil
 }
 
-// open authenticates and decrypts the next chunk, whose plaintext is n bytes, in place.
-func (c *chunkReader) open(n int) ([]byte, error) {
+// open authenticates and decrypts the next chunk, whose plaintext is n bytes: into dst
+// if it is not nil (it must have room), else in place.
+func (c *chunkReader) open(n int, dst []byte) ([]byte, error) {
 	b, err := c.fill(n + tagLen)
 	if err != nil {
 		if err == io.EOF && !c.opened {
@@ -223,7 +224,10 @@ func (c *chunkReader) open(n int) ([]byte, error) {
 		}
 		return nil, err
 	}
-	pt, err := c.aead.Open(b[:0], c.nonce[:], b, nil)
+	if dst == nil {
+		dst = b
+	}
+	pt, err := c.aead.Open(dst[:0], c.nonce[:], b, nil)
 	if err != nil {
 		return nil, c.fail(ErrAuth)
 	}
@@ -246,7 +250,7 @@ func (c *chunkReader) readChunk() error {
 		c.preamble, c.salt = nil, nil
 	}
 	if c.next < 0 {
-		b, err := c.open(2)
+		b, err := c.open(2, nil)
 		if err != nil {
 			return err
 		}
@@ -254,7 +258,7 @@ func (c *chunkReader) readChunk() error {
 			return err
 		}
 	}
-	b, err := c.open(c.next)
+	b, err := c.open(c.next, nil)
 	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -277,9 +281,10 @@ func (c *chunkReader) setNext(b []byte) error {
 }
 
 // openBuffered decrypts the next payload chunk if all of its bytes are buffered, and
-// reports whether it did. It does no I/O; an error stays in c.err for readChunk to
-// report once the payload before it is delivered.
-func (c *chunkReader) openBuffered() ([]byte, bool) {
+// reports whether it did: into dst if the payload fits (the result is then
+// dst[:len(result)]), else in place. It does no I/O; an error stays in c.err for
+// readChunk to report once the payload before it is delivered.
+func (c *chunkReader) openBuffered(dst []byte) ([]byte, bool) {
 	if c.preamble != nil || c.aead == nil {
 		return nil, false
 	}
@@ -291,7 +296,11 @@ func (c *chunkReader) openBuffered() ([]byte, bool) {
 		if c.w-c.r < n+tagLen {
 			return nil, false
 		}
-		b, err := c.open(n)
+		var into []byte
+		if c.next >= 0 && n <= len(dst) {
+			into = dst
+		}
+		b, err := c.open(n, into)
 		if err != nil {
 			return nil, false
 		}
@@ -310,7 +319,7 @@ func (c *chunkReader) openBuffered() ([]byte, bool) {
 // for them all.
 func (c *chunkReader) gather() {
 	for {
-		b, ok := c.openBuffered()
+		b, ok := c.openBuffered(nil)
 		if !ok {
 			return
 		}
@@ -332,15 +341,20 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 		}
 	}
 	// Fill p from every chunk already buffered, so that a layer reading through this
-	// one gets a buffer's worth per read rather than a record's.
+	// one gets a buffer's worth per read rather than a record's. A chunk that fits is
+	// decrypted straight into p, saving a copy.
 	n := 0
 	for n < len(p) {
 		if len(c.plain) == 0 {
-			b, ok := c.openBuffered()
+			b, ok := c.openBuffered(p[n:])
 			if !ok {
 				break
 			}
-			c.plain = b
+			if len(b) <= len(p)-n {
+				n += len(b) // decrypted into p
+			} else {
+				c.plain = b
+			}
 			continue
 		}
 		m := copy(p[n:], c.plain)

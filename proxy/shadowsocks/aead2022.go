@@ -110,7 +110,7 @@ func (c *chunkReader) readResponse2022(ciph *Cipher, requestSalt []byte, now fun
 			return err
 		}
 	}
-	h, err := c.open(responseHeaderLen(ciph.saltLen))
+	h, err := c.open(responseHeaderLen(ciph.saltLen), nil)
 	if err != nil {
 		return err
 	}

@@ -205,7 +205,7 @@ func (s *Server) handshake2022(raw net.Conn) (dest string, c *conn, err error) {
 	if err := dec.readSalt(ciph); err != nil {
 		return "", nil, err
 	}
-	h, err := dec.open(fixedHeaderLen)
+	h, err := dec.open(fixedHeaderLen, nil)
 	if err != nil {
 		return "", nil, err
 	}
@@ -220,7 +220,7 @@ func (s *Server) handshake2022(raw net.Conn) (dest string, c *conn, err error) {
 	if !s.salts.add(dec.salt, now) {
 		return "", nil, ErrReplay
 	}
-	vh, err := dec.open(varLen)
+	vh, err := dec.open(varLen, nil)
 	if err != nil {
 		return "", nil, err
 	}
