@@ -21,6 +21,7 @@ const (
 	maxPayload2022 = 0xFFFF
 	tagLen         = 16
 	nonceLen       = 12
+	recordOverhead = 2 + 2*tagLen // a sealed length with its tag, and the payload's tag
 )
 
 // The largest SIP022 chunk with its tag fits a large pooled buffer.

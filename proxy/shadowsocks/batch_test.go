@@ -3,6 +3,7 @@ package shadowsocks
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -20,10 +21,16 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	return c.memConn.Write(p)
 }
 
-// TestWriteIsOneRecordBatch: a Write of a relay buffer plus an inner layer's framing goes
-// out in one write beneath, whatever the method's record size, and decodes whole.
+// TestWriteIsOneRecordBatch: a Write of a relay buffer, small or large, plus the framing
+// of the layers inside goes out in one write beneath, whatever the method's record size,
+// and decodes whole.
 func TestWriteIsOneRecordBatch(t *testing.T) {
-	payload := pattern(bufpool.Size+100, 5)
+	for _, size := range []int{bufpool.Size + 100, bufpool.LargeSize + 2<<10} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testWriteIsOneRecordBatch(t, pattern(size, 5)) })
+	}
+}
+
+func testWriteIsOneRecordBatch(t *testing.T, payload []byte) {
 	forEachMethod(t, func(t *testing.T, ciph *Cipher) {
 		raw := &countingConn{memConn: newMemConn(nil)}
 		c, err := NewClient("t", "unused:1", ciph, nil).wrap(raw, addrBytes(t, "example.com:443"))

@@ -270,8 +270,9 @@ func (c *conn) writeRecords(p []byte) (int, error) {
 	written := 0
 	for header := c.enc.headerPending(); len(p) > 0 || header; header = false {
 		b := (*c.wbuf)[:0]
-		// Every record fits in bufpool.Size, so one more fits while that much is free.
-		for first := true; first || len(p) > 0 && cap(b)-len(b) >= bufpool.Size; first = false {
+		// A record after the first carries at most maxPayload (a stream cipher's takes
+		// what room is left), so it fits while its payload and framing are free.
+		for first := true; first || len(p) > 0 && cap(b)-len(b) >= min(len(p), maxPayload)+recordOverhead; first = false {
 			var n int
 			b, n = c.enc.encode(b, p)
 			p = p[n:]
@@ -287,6 +288,5 @@ func (c *conn) writeRecords(p []byte) (int, error) {
 }
 
 // writePool holds write buffers with room for a saturated relay's read
-// (bufpool.LargeSize) and the framing of every layer inside it, in records added while a
-// whole one still fits (bufpool.Size).
-var writePool = sync.Pool{New: func() any { b := make([]byte, bufpool.LargeSize+2*bufpool.Size); return &b }}
+// (bufpool.LargeSize), the framing of the layers inside it, and its own.
+var writePool = sync.Pool{New: func() any { b := make([]byte, bufpool.LargeSize+8<<10); return &b }}

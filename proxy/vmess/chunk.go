@@ -598,7 +598,7 @@ const (
 	// maxBatchPayload is how much payload one write to the connection beneath carries:
 	// a saturated relay's read (bufpool.LargeSize) with room to spare for the framing of
 	// the layers inside.
-	maxBatchPayload = bufpool.LargeSize + 8<<10
+	maxBatchPayload = bufpool.LargeSize + 4<<10
 	maxBatchChunks  = (maxBatchPayload + maxChunkPayload - 1) / maxChunkPayload
 	// writeBufSize holds a batch with its framing and a response header in front.
 	writeBufSize = maxBatchPayload + maxBatchChunks*maxChunkOverhead + 512
