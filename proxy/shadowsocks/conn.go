@@ -260,9 +260,9 @@ func (c *conn) writePending() error {
 
 // writeRecords encodes p into records and sends them with one write per write buffer,
 // so that a relay read, which with the framing of the layers inside is a little over a
-// whole number of records, is one write(2) and not full records and a sliver. With an empty p it sends the
-// pending header. Encoded records are committed: if the write is cut short they count as
-// written and their unsent tail stays pending.
+// whole number of records, is one write(2) and not full records and a sliver. With an
+// empty p it sends the pending header. Encoded records are committed: if the write is
+// cut short they count as written and their unsent tail stays pending.
 func (c *conn) writeRecords(p []byte) (int, error) {
 	if c.wbuf == nil {
 		c.wbuf = writePool.Get().(*[]byte)
