@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // BenchmarkLoopbackWrite is why LargeSize exists: the kernel's time per byte moved over
@@ -16,27 +18,17 @@ import (
 func BenchmarkLoopbackWrite(b *testing.B) {
 	for _, size := range []int{16 << 10, Size, LargeSize} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
 			done := make(chan struct{})
-			go func() {
+			addr := harness.ServeTCP(b, func(c net.Conn) {
 				defer close(done)
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer c.Close()
 				buf := make([]byte, size)
 				for {
 					if _, err := c.Read(buf); err != nil {
 						return
 					}
 				}
-			}()
-			c, err := net.Dial("tcp", ln.Addr().String())
+			})
+			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
