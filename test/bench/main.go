@@ -219,6 +219,8 @@ type result struct {
 	cpuPerGiB          float64
 	downCPUPerGiB      float64 // cpuPerGiB of the download alone; logged, not tabled
 	upCPUPerGiB        float64
+	downCallsPerMiB    float64 // read and write syscalls per MiB moved down (ioCalls); logged
+	upCallsPerMiB      float64
 	kernelPerGiB       float64 // the part of cpuPerGiB spent in the kernel (stime)
 	rssIdle, rssLoaded int64   // KiB
 	ttfb               time.Duration
@@ -256,8 +258,8 @@ func (e *environment) run(sc scenario) ([]result, error) {
 			if err != nil {
 				return nil, fmt.Errorf("client %s: %w", client, err)
 			}
-			fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB (%4.2f kernel; down %4.2f, up %4.2f)  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
-				r.client, r.downMBps, r.upMBps, r.cpuPerGiB, r.kernelPerGiB, r.downCPUPerGiB, r.upCPUPerGiB, r.rssIdle, r.rssLoaded, *openConns, r.ttfb)
+			fmt.Fprintf(os.Stderr, "   %-10s down %7.1f MB/s  up %7.1f MB/s  %5.2f CPU-s/GiB (%4.2f kernel; down %4.2f, up %4.2f)  I/O calls per MiB down %.0f, up %.0f  RSS %6d KiB idle, %6d KiB with %d conns  TTFB %v\n",
+				r.client, r.downMBps, r.upMBps, r.cpuPerGiB, r.kernelPerGiB, r.downCPUPerGiB, r.upCPUPerGiB, r.downCallsPerMiB, r.upCallsPerMiB, r.rssIdle, r.rssLoaded, *openConns, r.ttfb)
 			measured[i] = append(measured[i], r)
 		}
 	}
@@ -384,6 +386,7 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 	per := *streamBytes << 20
 	total := float64(per) * float64(*streams)
 	cpu0, kernel0 := cpuSeconds(pids...)
+	calls0 := ioCalls(pids...)
 	if *attach != "" {
 		stop, err := attachTo(pids[len(pids)-1], client)
 		if err != nil {
@@ -397,17 +400,21 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 	}
 	down := time.Since(t0)
 	cpuMid, _ := cpuSeconds(pids...)
+	callsMid := ioCalls(pids...)
 	t1 := time.Now()
 	if err := transfer(dial, *streams, 0, per); err != nil {
 		return r, fmt.Errorf("upload: %w", err)
 	}
 	up := time.Since(t1)
 	cpu, kernel := cpuSeconds(pids...)
+	calls := ioCalls(pids...)
 	gib := 2 * total / (1 << 30)
 	r.downMBps = total / down.Seconds() / 1e6
 	r.upMBps = total / up.Seconds() / 1e6
 	r.cpuPerGiB = (cpu - cpu0) / gib
 	r.downCPUPerGiB, r.upCPUPerGiB = (cpuMid-cpu0)/(gib/2), (cpu-cpuMid)/(gib/2)
+	mib := total / (1 << 20)
+	r.downCallsPerMiB, r.upCallsPerMiB = float64(callsMid-calls0)/mib, float64(calls-callsMid)/mib
 	r.kernelPerGiB = (kernel - kernel0) / gib
 
 	conns, err := holdOpen(dial, *openConns)
@@ -723,6 +730,29 @@ func cpuSecondsOf(pid int) (user, sys float64) {
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
 	return utime / 100, stime / 100
+}
+
+// ioCalls is how many read- and write-family syscalls the processes made (syscr and
+// syscw of /proc/PID/io), summed. They explain most of a client's kernel time: on
+// loopback a call costs far more than the bytes it copies.
+func ioCalls(pids ...int) int64 {
+	var sum int64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				sum += n
+			} else if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				sum += n
+			}
+		}
+	}
+	return sum
 }
 
 // rssKiB is the processes' resident set size, summed.
