@@ -385,8 +385,6 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 
 	per := *streamBytes << 20
 	total := float64(per) * float64(*streams)
-	cpu0, kernel0 := cpuSeconds(pids...)
-	calls0 := ioCalls(pids...)
 	if *attach != "" {
 		stop, err := attachTo(pids[len(pids)-1], client)
 		if err != nil {
@@ -394,6 +392,8 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 		}
 		defer stop()
 	}
+	cpu0, kernel0 := cpuSeconds(pids...)
+	calls0 := ioCalls(pids...)
 	t0 := time.Now()
 	if err := transfer(dial, *streams, per, 0); err != nil {
 		return r, fmt.Errorf("download: %w", err)
@@ -734,7 +734,8 @@ func cpuSecondsOf(pid int) (user, sys float64) {
 
 // ioCalls is how many read- and write-family syscalls the processes made (syscr and
 // syscw of /proc/PID/io), summed. They explain most of a client's kernel time: on
-// loopback a call costs far more than the bytes it copies.
+// loopback a call costs far more than the bytes it copies. send(2) and recv(2) are not
+// counted, so ss-local and ss-tunnel, which use them, show none.
 func ioCalls(pids ...int) int64 {
 	var sum int64
 	for _, pid := range pids {
@@ -743,10 +744,7 @@ func ioCalls(pids ...int) int64 {
 			continue
 		}
 		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "syscr: "); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				sum += n
-			} else if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			if name, v, _ := strings.Cut(line, ": "); name == "syscr" || name == "syscw" {
 				n, _ := strconv.ParseInt(v, 10, 64)
 				sum += n
 			}
