@@ -13,6 +13,7 @@ package bufpool
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 const (
@@ -71,3 +72,13 @@ func Grow(b *[]byte) *[]byte {
 // Outstanding is how many buffers are taken and not yet put back: what the connections
 // hold. Tests use it to prove that idle connections hold none.
 func Outstanding() int64 { return outstanding.Load() }
+
+// HeldSince gives connections up to two seconds to put back the buffers they took after
+// Outstanding was before (a reader returns one right after its last write), and returns
+// how many are still out. Below zero only if older connections gave some back meanwhile.
+func HeldSince(before int64) int64 {
+	for deadline := time.Now().Add(2 * time.Second); outstanding.Load() > before && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return outstanding.Load() - before
+}
