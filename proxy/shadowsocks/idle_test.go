@@ -1,18 +1,15 @@
 package shadowsocks
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"errors"
-	"hash"
 	"io"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/internal/bufpool"
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // TestIdleHoldsNoWriteBuffer: once a write is on the wire, the connection gives its
@@ -37,27 +34,6 @@ func TestIdleHoldsNoWriteBuffer(t *testing.T) {
 			}
 		}
 	})
-}
-
-// hashSink hashes what it is given and reports on done once it has want bytes.
-type hashSink struct {
-	h    hash.Hash
-	n    int
-	want int
-	done chan struct{}
-}
-
-func newHashSink(want int) *hashSink {
-	return &hashSink{h: sha256.New(), want: want, done: make(chan struct{})}
-}
-
-func (s *hashSink) Write(p []byte) (int, error) {
-	s.h.Write(p)
-	if s.n < s.want && s.n+len(p) >= s.want {
-		defer close(s.done)
-	}
-	s.n += len(p)
-	return len(p), nil
 }
 
 // TestIdleHoldsNoReadBuffer: Shadowsocks in Shadowsocks over loopback TCP, both ends
@@ -87,29 +63,10 @@ func testIdleHoldsNoReadBuffer(t *testing.T, ciph *Cipher) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, down := pattern(50000, 3), pattern(30000, 4)
-	upSink, downSink := newHashSink(len(up)), newHashSink(len(down))
-	var wg sync.WaitGroup
-	wg.Go(func() { io.Copy(upSink, server) })
-	wg.Go(func() { io.Copy(downSink, client) })
-	defer wg.Wait()
+	wait := harness.ExchangeCopyingOut(t, client, server, pattern(50000, 3), pattern(30000, 4))
+	defer wait()
 	defer client.Close()
 	defer server.Close()
-
-	if _, err := client.Write(up); err != nil {
-		t.Fatal(err)
-	}
-	<-upSink.done
-	if _, err := server.Write(down); err != nil {
-		t.Fatal(err)
-	}
-	<-downSink.done
-	if got, want := upSink.h.Sum(nil), sum(up); !bytes.Equal(got, want[:]) {
-		t.Fatal("up: hashes differ")
-	}
-	if got, want := downSink.h.Sum(nil), sum(down); !bytes.Equal(got, want[:]) {
-		t.Fatal("down: hashes differ")
-	}
 	if held := bufpool.HeldSince(before); held > 0 {
 		t.Fatalf("two idle layers, both ends, hold %d pooled read buffers, want 0", held)
 	}

@@ -12,8 +12,9 @@ import (
 	"testing"
 )
 
-// fakeTB records how a helper ended a test. Fatal and Skip stop the calling goroutine as
-// testing.T's do, so the helper runs in a goroutine of its own (see runTB).
+// fakeTB records how a helper ended or failed a test. Fatal and Skip stop the calling
+// goroutine as testing.T's do, so the helper runs in a goroutine of its own (see runTB);
+// Error records the failure and lets the helper go on.
 type fakeTB struct {
 	testing.TB
 	mu              sync.Mutex
@@ -30,6 +31,12 @@ func (f *fakeTB) Fatalf(format string, args ...any) {
 }
 func (f *fakeTB) Skipf(format string, args ...any) {
 	f.end(&f.skipped, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeTB) Error(args ...any) {
+	f.mu.Lock()
+	f.failed, f.msg = true, fmt.Sprint(args...)
+	f.mu.Unlock()
 }
 
 func (f *fakeTB) end(flag *bool, msg string) {
