@@ -272,16 +272,29 @@ type ReadWaiter interface {
 // *net.TCPConn is peeked at, a ReadWaiter asked. Any other reader returns nil at once,
 // and the Read that follows blocks as it always did.
 func WaitReadable(r io.Reader) error {
+	if w, ok := r.(ReadWaiter); ok {
+		return w.WaitReadable()
+	}
+	rc := socketOf(r)
+	if rc == nil {
+		return nil
+	}
+	if err := waitReadable(rc); err != nil {
+		c := r.(net.Conn)
+		return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	return nil
+}
+
+// socketOf returns the raw conn of r if r is a TCP socket itself (a *net.TCPConn or a
+// Socket; not a conn layered on one, which may hold bytes of its own), else nil.
+func socketOf(r io.Reader) syscall.RawConn {
 	switch c := r.(type) {
-	case ReadWaiter:
-		return c.WaitReadable()
+	case *Socket:
+		return c.rc
 	case *net.TCPConn:
-		rc, err := c.SyscallConn()
-		if err != nil {
-			return nil // closed: the Read reports it
-		}
-		if err := waitReadable(rc); err != nil {
-			return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+		if rc, err := c.SyscallConn(); err == nil {
+			return rc
 		}
 	}
 	return nil
@@ -295,7 +308,7 @@ func WaitReadable(r io.Reader) error {
 // TCPConn.WriteTo instead would allocate a fresh 32 KiB io.Copy buffer and keep it while
 // blocked.)
 func Copy(w io.Writer, src io.Reader) (int64, error) {
-	if _, ok := src.(*net.TCPConn); ok {
+	if socketOf(src) != nil {
 		return copyWaiting(w, src)
 	}
 	if wt, ok := src.(io.WriterTo); ok {
@@ -362,12 +375,10 @@ func ReadFresh(src io.Reader) (*[]byte, int, error) {
 
 // rawSocket returns src's raw conn if ReadFresh reads it directly, else nil.
 func rawSocket(src io.Reader) syscall.RawConn {
-	if c, ok := src.(*net.TCPConn); ok && canReadRaw {
-		if rc, err := c.SyscallConn(); err == nil {
-			return rc
-		}
+	if !canReadRaw {
+		return nil
 	}
-	return nil
+	return socketOf(src)
 }
 
 // readFresh is ReadFresh with src's rawSocket, which a loop can look up once.

@@ -46,22 +46,41 @@ func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	return a.(*net.TCPConn), b.(*net.TCPConn)
 }
 
-// relayed starts Relay between two loopback connections and returns the app end and the
-// target end, and a channel with Relay's result.
-func relayed(t testing.TB, idle time.Duration) (app, target *net.TCPConn, done chan error) {
+// tcpShapes are the two forms in which a TCP connection reaches a relay: as dialed or
+// accepted by the data plane (a Socket), and as a plain TCPConn from elsewhere.
+var tcpShapes = []struct {
+	name string
+	wrap func(net.Conn) net.Conn
+}{
+	{"Socket", NewSocket},
+	{"TCPConn", func(c net.Conn) net.Conn { return c }},
+}
+
+// relayed starts Relay between two loopback connections, each passed through wrap, and
+// returns the app end and the target end, and a channel with Relay's result.
+func relayed(t testing.TB, idle time.Duration, wrap func(net.Conn) net.Conn) (app, target *net.TCPConn, done chan error) {
 	app, client := tcpPair(t)
 	upstream, target := tcpPair(t)
 	done = make(chan error, 1)
 	go func() {
-		_, err := Relay(client, upstream, Timeouts{Idle: idle})
+		_, err := Relay(wrap(client), wrap(upstream), Timeouts{Idle: idle})
 		done <- err
 	}()
 	return app, target, done
 }
 
+// forEachShape runs test as a subtest for each of tcpShapes.
+func forEachShape(t *testing.T, test func(t *testing.T, wrap func(net.Conn) net.Conn)) {
+	for _, shape := range tcpShapes {
+		t.Run(shape.name, func(t *testing.T) { test(t, shape.wrap) })
+	}
+}
+
 // TestRelayBytes: 8 MiB each way, written in odd sizes, arrive intact; half-closes pass.
-func TestRelayBytes(t *testing.T) {
-	app, target, done := relayed(t, 0)
+func TestRelayBytes(t *testing.T) { forEachShape(t, testRelayBytes) }
+
+func testRelayBytes(t *testing.T, wrap func(net.Conn) net.Conn) {
+	app, target, done := relayed(t, 0, wrap)
 	defer app.Close()
 	defer target.Close()
 	up, down := make([]byte, 8<<20), make([]byte, 8<<20)
@@ -98,8 +117,10 @@ func TestRelayBytes(t *testing.T) {
 
 // TestRelayPassesReset: a target that resets makes the app's read fail with ECONNRESET,
 // not a clean EOF.
-func TestRelayPassesReset(t *testing.T) {
-	app, target, done := relayed(t, 0)
+func TestRelayPassesReset(t *testing.T) { forEachShape(t, testRelayPassesReset) }
+
+func testRelayPassesReset(t *testing.T, wrap func(net.Conn) net.Conn) {
+	app, target, done := relayed(t, 0, wrap)
 	defer app.Close()
 	if _, err := app.Write([]byte("x")); err != nil {
 		t.Fatal(err)
@@ -123,7 +144,9 @@ func TestRelayPassesReset(t *testing.T) {
 // TestIdleRelayHoldsNoBuffer: an idle relay between TCP connections holds no copy buffer.
 // Before it waited in TCPConn.WriteTo, whose io.Copy allocates 32 KiB per direction, on
 // top of the 20 KiB pooled buffer it never used: about 104 KiB per idle connection.
-func TestIdleRelayHoldsNoBuffer(t *testing.T) {
+func TestIdleRelayHoldsNoBuffer(t *testing.T) { forEachShape(t, testIdleRelayHoldsNoBuffer) }
+
+func testIdleRelayHoldsNoBuffer(t *testing.T, wrap func(net.Conn) net.Conn) {
 	const n = 100
 	snapshot := func() uint64 {
 		runtime.GC()
@@ -140,7 +163,7 @@ func TestIdleRelayHoldsNoBuffer(t *testing.T) {
 	before := snapshot()
 	buffersBefore := bufpool.Outstanding()
 	for range n {
-		app, target, done := relayed(t, 0)
+		app, target, done := relayed(t, 0, wrap)
 		pairs = append(pairs, pair{app, target, done})
 		// One byte each way, so each direction has had data and gone idle again.
 		var b [1]byte

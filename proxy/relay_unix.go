@@ -80,13 +80,12 @@ func (r *socketRead) read(fd uintptr) bool {
 	if r.buf == nil {
 		r.buf = bufpool.Get()
 	}
-	for {
-		r.n, r.err = syscall.Read(int(fd), *r.buf)
-		if r.err != syscall.EINTR {
-			break
-		}
+	n, errno := rawRead(fd, *r.buf)
+	r.n, r.err = n, nil
+	if errno != 0 {
+		r.err = errno
 	}
-	if r.err == syscall.EAGAIN {
+	if errno == syscall.EAGAIN {
 		bufpool.Put(r.buf)
 		r.buf = nil
 		return false

@@ -108,6 +108,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
+		conn = NewSocket(conn)
 		opts, log, ok := s.track(conn)
 		if !ok {
 			log.Warn("connection limit reached, refusing", "limit", opts.MaxConns, "remote", conn.RemoteAddr())

@@ -1,5 +1,5 @@
 // Package freedom is the direct exit: it dials the destination itself (through its parent
-// dialer, normally a *net.Dialer), optionally resolving domains first or redirecting
+// dialer, normally a proxy.SocketDialer), optionally resolving domains first or redirecting
 // every connection to a fixed address.
 package freedom
 
@@ -27,13 +27,13 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// Options configure a Freedom outbound. The zero value dials as is with a *net.Dialer.
+// Options configure a Freedom outbound. The zero value dials as is, directly.
 type Options struct {
 	DomainStrategy string // AsIs (default), UseIP, UseIPv4, UseIPv6
 	// Redirect sends every connection to host:port instead; an empty host or a zero port
 	// keeps the destination's.
 	Redirect string
-	Dialer   proxy.Dialer // default &net.Dialer{}
+	Dialer   proxy.Dialer // default &proxy.SocketDialer{}
 	Resolver Resolver     // default net.DefaultResolver; used by the Use* strategies
 }
 
@@ -81,7 +81,7 @@ func New(tag string, opts Options) (*Freedom, error) {
 		f.redirectHost, f.redirectPort = host, port
 	}
 	if f.dialer == nil {
-		f.dialer = &net.Dialer{}
+		f.dialer = &proxy.SocketDialer{}
 	}
 	if f.resolver == nil {
 		f.resolver = net.DefaultResolver

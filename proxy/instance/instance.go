@@ -223,7 +223,7 @@ func (in *Instance) build(cfg *config.Config) (*generation, error) {
 
 // directDialer is what an outbound without proxySettings dials its server with.
 func directDialer(sendThrough, path string) (proxy.Dialer, error) {
-	d := &net.Dialer{}
+	d := &proxy.SocketDialer{}
 	if sendThrough != "" {
 		ip, err := netip.ParseAddr(sendThrough)
 		if err != nil {

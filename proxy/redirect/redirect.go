@@ -94,7 +94,7 @@ func NewServer(opts ServerOptions) *Server {
 // Handshake reads the connection's original destination and, if sniffing is on, the
 // host its first bytes name. The returned Request.Conn replays whatever was peeked.
 func (s *Server) Handshake(ctx context.Context, conn net.Conn) (*proxy.Request, error) {
-	tc, ok := conn.(*net.TCPConn)
+	tc, ok := proxy.TCPOf(conn)
 	if !ok {
 		return nil, ErrNotTCP
 	}
@@ -105,7 +105,7 @@ func (s *Server) Handshake(ctx context.Context, conn net.Conn) (*proxy.Request, 
 	if local, ok := tc.LocalAddr().(*net.TCPAddr); ok && unmap(local.AddrPort()) == unmap(orig) {
 		return nil, fmt.Errorf("%w: original destination %s is the listener", ErrNotRedirected, orig)
 	}
-	req := &proxy.Request{Destination: orig.String(), Conn: tc}
+	req := &proxy.Request{Destination: orig.String(), Conn: conn}
 	if len(s.sniffers) == 0 {
 		return req, nil
 	}
@@ -114,7 +114,7 @@ func (s *Server) Handshake(ctx context.Context, conn net.Conn) (*proxy.Request, 
 		return nil, err
 	}
 	if len(peeked) > 0 {
-		req.Conn = &replayConn{Conn: tc, pending: peeked}
+		req.Conn = &replayConn{Conn: conn, pending: peeked}
 	}
 	if host != "" {
 		req.Destination = net.JoinHostPort(host, strconv.Itoa(int(orig.Port())))

@@ -28,7 +28,7 @@ var _ proxy.Outbound = (*Client)(nil)
 // parent dials directly.
 func NewClient(tag, server string, c *Cipher, parent proxy.Dialer) *Client {
 	if parent == nil {
-		parent = &net.Dialer{}
+		parent = &proxy.SocketDialer{}
 	}
 	return &Client{
 		tag:    tag,

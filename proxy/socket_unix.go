@@ -1,0 +1,116 @@
+//go:build unix
+
+package proxy
+
+import (
+	"io"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+func (s *Socket) bind() {
+	s.rd.fn = s.rd.read
+	s.wr.fn = s.wr.write
+}
+
+// Read reads as TCPConn.Read does.
+func (s *Socket) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s.rmu.Lock()
+	c := &s.rd
+	c.p = p
+	err := s.rc.Read(c.fn)
+	n, errno := c.n, c.errno
+	c.p, c.n, c.errno = nil, 0, nil
+	s.rmu.Unlock()
+	switch {
+	case err != nil:
+		return 0, s.opError("read", err)
+	case errno != nil:
+		return 0, s.opError("read", os.NewSyscallError("read", errno))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write writes all of p as TCPConn.Write does, waiting while the socket is full.
+func (s *Socket) Write(p []byte) (int, error) {
+	s.wmu.Lock()
+	c := &s.wr
+	c.p = p
+	err := s.rc.Write(c.fn)
+	n, errno := c.n, c.errno
+	c.p, c.n, c.errno = nil, 0, nil
+	s.wmu.Unlock()
+	switch {
+	case errno == io.ErrUnexpectedEOF:
+		return n, s.opError("write", errno)
+	case errno != nil:
+		return n, s.opError("write", os.NewSyscallError("write", errno))
+	case err != nil:
+		return n, s.opError("write", err)
+	}
+	return n, nil
+}
+
+func (c *socketCall) read(fd uintptr) bool {
+	n, errno := rawRead(fd, c.p)
+	if errno == syscall.EAGAIN {
+		return false
+	}
+	c.n = n
+	if errno != 0 {
+		c.errno = errno
+	}
+	return true
+}
+
+func (c *socketCall) write(fd uintptr) bool {
+	for c.n < len(c.p) {
+		n, errno := rawWrite(fd, c.p[c.n:])
+		switch {
+		case errno == syscall.EAGAIN:
+			return false
+		case errno != 0:
+			c.errno = errno
+			return true
+		case n == 0:
+			c.errno = io.ErrUnexpectedEOF
+			return true
+		}
+		c.n += n
+	}
+	return true
+}
+
+// rawRead is read(2) on a non-blocking descriptor, as a raw system call (see Socket).
+// p must not be empty.
+func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if errno != syscall.EINTR {
+			if errno != 0 {
+				return 0, errno
+			}
+			return int(n), 0
+		}
+	}
+}
+
+// rawWrite is write(2) on a non-blocking descriptor, as a raw system call (see Socket).
+// p must not be empty.
+func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if errno != syscall.EINTR {
+			if errno != 0 {
+				return 0, errno
+			}
+			return int(n), 0
+		}
+	}
+}
