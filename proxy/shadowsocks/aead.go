@@ -60,11 +60,18 @@ func (s *sealer) sealFrom(dst []byte, start int) []byte {
 	return dst
 }
 
-// chunk appends a length chunk and a payload chunk carrying prefix||p.
+// chunk appends a length chunk and a payload chunk carrying prefix||p. p must not share
+// memory with dst's spare capacity.
 func (s *sealer) chunk(dst, prefix, p []byte) []byte {
 	start := len(dst)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(prefix)+len(p)))
 	dst = s.sealFrom(dst, start)
+	if len(prefix) == 0 {
+		// Sealed from where it lies, the payload is read once, not copied first.
+		dst = s.aead.Seal(dst, s.nonce[:], p, nil)
+		increment(&s.nonce)
+		return dst
+	}
 	start = len(dst)
 	dst = append(append(dst, prefix...), p...)
 	return s.sealFrom(dst, start)
