@@ -268,9 +268,9 @@ type ReadWaiter interface {
 	WaitReadable() error
 }
 
-// WaitReadable blocks until a Read on r would not block, where r can tell: a
-// *net.TCPConn is peeked at, a ReadWaiter asked. Any other reader returns nil at once,
-// and the Read that follows blocks as it always did.
+// WaitReadable blocks until a Read on r would not block, where r can tell: a TCP socket
+// (a *net.TCPConn or a Socket) is peeked at, a ReadWaiter asked. Any other reader returns
+// nil at once, and the Read that follows blocks as it always did.
 func WaitReadable(r io.Reader) error {
 	if w, ok := r.(ReadWaiter); ok {
 		return w.WaitReadable()

@@ -35,7 +35,7 @@ type Socket struct {
 type socketCall struct {
 	p     []byte
 	n     int
-	errno error
+	errno error // the system call's (a syscall.Errno), if it failed
 	fn    func(fd uintptr) bool
 }
 

@@ -47,12 +47,12 @@ func (s *Socket) Write(p []byte) (int, error) {
 	c.p, c.n, c.errno = nil, 0, nil
 	s.wmu.Unlock()
 	switch {
-	case errno == io.ErrUnexpectedEOF:
-		return n, s.opError("write", errno)
 	case errno != nil:
 		return n, s.opError("write", os.NewSyscallError("write", errno))
 	case err != nil:
 		return n, s.opError("write", err)
+	case n < len(p):
+		return n, s.opError("write", io.ErrUnexpectedEOF) // write(2) took nothing, as in TCPConn.Write
 	}
 	return n, nil
 }
@@ -79,7 +79,6 @@ func (c *socketCall) write(fd uintptr) bool {
 			c.errno = errno
 			return true
 		case n == 0:
-			c.errno = io.ErrUnexpectedEOF
 			return true
 		}
 		c.n += n
