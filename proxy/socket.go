@@ -25,14 +25,14 @@ type Socket struct {
 	*net.TCPConn
 	rc syscall.RawConn
 
-	// One read and one write may be in progress at a time; each holds its lock.
-	rmu, wmu sync.Mutex
-	rd, wr   socketCall
+	rd, wr socketCall
 }
 
 // socketCall is the state of a read or write in progress, with its callback for the
-// RawConn bound once, so that a call allocates nothing.
+// RawConn bound once, so that a call allocates nothing. One read and one write may be
+// in progress at a time; each holds its call's lock.
 type socketCall struct {
+	mu    sync.Mutex
 	p     []byte
 	n     int
 	errno error // the system call's (a syscall.Errno), if it failed

@@ -179,3 +179,24 @@ func TestSocketsAtTheEdges(t *testing.T) {
 type inboundFunc func(context.Context, net.Conn) (*Request, error)
 
 func (f inboundFunc) Handshake(ctx context.Context, c net.Conn) (*Request, error) { return f(ctx, c) }
+
+// TestSocketAllocatesNothing: a read and a write go through callbacks bound once, so
+// neither allocates.
+func TestSocketAllocatesNothing(t *testing.T) {
+	a, b := tcpPair(t)
+	defer a.Close()
+	defer b.Close()
+	sa, sb := NewSocket(a), NewSocket(b)
+	buf := make([]byte, 1024)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := sa.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(sb, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a write and a read allocate %v times, want 0", allocs)
+	}
+}

@@ -19,13 +19,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	s.rmu.Lock()
-	c := &s.rd
-	c.p = p
-	err := s.rc.Read(c.fn)
-	n, errno := c.n, c.errno
-	c.p, c.n, c.errno = nil, 0, nil
-	s.rmu.Unlock()
+	n, errno, err := s.rd.run(s.rc.Read, p)
 	switch {
 	case err != nil:
 		return 0, s.opError("read", err)
@@ -39,13 +33,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 
 // Write writes all of p as TCPConn.Write does, waiting while the socket is full.
 func (s *Socket) Write(p []byte) (int, error) {
-	s.wmu.Lock()
-	c := &s.wr
-	c.p = p
-	err := s.rc.Write(c.fn)
-	n, errno := c.n, c.errno
-	c.p, c.n, c.errno = nil, 0, nil
-	s.wmu.Unlock()
+	n, errno, err := s.wr.run(s.rc.Write, p)
 	switch {
 	case errno != nil:
 		return n, s.opError("write", os.NewSyscallError("write", errno))
@@ -55,6 +43,19 @@ func (s *Socket) Write(p []byte) (int, error) {
 		return n, s.opError("write", io.ErrUnexpectedEOF) // write(2) took nothing, as in TCPConn.Write
 	}
 	return n, nil
+}
+
+// run makes the call on p through wait (the RawConn's Read or Write, which calls c.fn
+// until it reports done, waiting for readiness in between), and returns the bytes moved,
+// the system call's error and wait's own (a close or a deadline).
+func (c *socketCall) run(wait func(func(uintptr) bool) error, p []byte) (n int, errno, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.p = p
+	err = wait(c.fn)
+	n, errno = c.n, c.errno
+	c.p, c.n, c.errno = nil, 0, nil
+	return n, errno, err
 }
 
 func (c *socketCall) read(fd uintptr) bool {
