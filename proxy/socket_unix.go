@@ -87,30 +87,30 @@ func (c *socketCall) write(fd uintptr) bool {
 	return true
 }
 
+// maxRawCall bounds the bytes of one raw read or write, and so how long it keeps the
+// processor: the runtime cannot preempt a goroutine inside a system call it was not told
+// of, but can between two. A saturated relay moves 66 KiB at a time; a caller's larger
+// Write takes several calls.
+const maxRawCall = 256 << 10
+
 // rawRead is read(2) on a non-blocking descriptor, as a raw system call (see Socket).
 // p must not be empty.
-func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {
-	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if errno != syscall.EINTR {
-			if errno != 0 {
-				return 0, errno
-			}
-			return int(n), 0
-		}
-	}
-}
+func rawRead(fd uintptr, p []byte) (int, syscall.Errno) { return rawCall(syscall.SYS_READ, fd, p) }
 
 // rawWrite is write(2) on a non-blocking descriptor, as a raw system call (see Socket).
 // p must not be empty.
-func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) { return rawCall(syscall.SYS_WRITE, fd, p) }
+
+func rawCall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
+	p = p[:min(len(p), maxRawCall)]
 	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if errno != syscall.EINTR {
-			if errno != 0 {
-				return 0, errno
-			}
-			return int(n), 0
+		n, _, errno := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0:
+			return 0, errno
 		}
+		return int(n), 0
 	}
 }
