@@ -35,7 +35,7 @@ type socketCall struct {
 	mu    sync.Mutex
 	p     []byte
 	n     int
-	errno error // the system call's (a syscall.Errno), if it failed
+	errno syscall.Errno // the system call's, if it failed
 	fn    func(fd uintptr) bool
 }
 

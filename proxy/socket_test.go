@@ -123,6 +123,8 @@ func TestSocketLikeTCPConn(t *testing.T) {
 			b.Close()
 			_, err := b.Read(make([]byte, 10))
 			wantOpError(t, err, "read", b, net.ErrClosed)
+			_, err = b.Read(nil)
+			wantOpError(t, err, "read", b, net.ErrClosed)
 			_, err = b.Write([]byte("x"))
 			wantOpError(t, err, "write", b, net.ErrClosed)
 		})

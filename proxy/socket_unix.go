@@ -17,13 +17,13 @@ func (s *Socket) bind() {
 // Read reads as TCPConn.Read does.
 func (s *Socket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
-		return 0, nil
+		return s.TCPConn.Read(p) // reads nothing, but reports a closed conn
 	}
 	n, errno, err := s.rd.run(s.rc.Read, p)
 	switch {
 	case err != nil:
 		return 0, s.opError("read", err)
-	case errno != nil:
+	case errno != 0:
 		return 0, s.opError("read", os.NewSyscallError("read", errno))
 	case n == 0:
 		return 0, io.EOF
@@ -35,7 +35,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 func (s *Socket) Write(p []byte) (int, error) {
 	n, errno, err := s.wr.run(s.rc.Write, p)
 	switch {
-	case errno != nil:
+	case errno != 0:
 		return n, s.opError("write", os.NewSyscallError("write", errno))
 	case err != nil:
 		return n, s.opError("write", err)
@@ -48,13 +48,13 @@ func (s *Socket) Write(p []byte) (int, error) {
 // run makes the call on p through wait (the RawConn's Read or Write, which calls c.fn
 // until it reports done, waiting for readiness in between), and returns the bytes moved,
 // the system call's error and wait's own (a close or a deadline).
-func (c *socketCall) run(wait func(func(uintptr) bool) error, p []byte) (n int, errno, err error) {
+func (c *socketCall) run(wait func(func(uintptr) bool) error, p []byte) (n int, errno syscall.Errno, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.p = p
 	err = wait(c.fn)
 	n, errno = c.n, c.errno
-	c.p, c.n, c.errno = nil, 0, nil
+	c.p, c.n, c.errno = nil, 0, 0
 	return n, errno, err
 }
 
@@ -63,10 +63,7 @@ func (c *socketCall) read(fd uintptr) bool {
 	if errno == syscall.EAGAIN {
 		return false
 	}
-	c.n = n
-	if errno != 0 {
-		c.errno = errno
-	}
+	c.n, c.errno = n, errno
 	return true
 }
 
