@@ -65,8 +65,11 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: test
+# The second run takes the relay and its sockets again under the race detector: they are
+# shared by goroutines and, through parking, by the poller.
 test: tools peers vet ## Run every suite: unit, fuzz seeds, envtest (real apiserver), interop (real peers).
 	$(GO) test $(TEST_FLAGS) ./...
+	$(GO) test -race $(TEST_FLAGS) ./proxy
 
 .PHONY: test-short
 test-short: ## Unit tests only: no real apiserver, no peers.

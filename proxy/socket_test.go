@@ -202,3 +202,27 @@ func TestSocketAllocatesNothing(t *testing.T) {
 		t.Errorf("a write and a read allocate %v times, want 0", allocs)
 	}
 }
+
+// TestSocketOrdersMemory: what a goroutine did before writing to a Socket happens before
+// what the reader does after reading it, for the race detector too, as with a TCPConn
+// (run with -race: without the annotations of race.go it reports `before` below).
+func TestSocketOrdersMemory(t *testing.T) {
+	forEachShape(t, func(t *testing.T, wrap func(net.Conn) net.Conn) {
+		ta, tb := tcpPair(t)
+		defer ta.Close()
+		defer tb.Close()
+		a, b := wrap(ta), wrap(tb)
+		var before int
+		go func() {
+			before = 1
+			a.Write([]byte{1})
+		}()
+		var p [1]byte
+		if _, err := io.ReadFull(b, p[:]); err != nil {
+			t.Fatal(err)
+		}
+		if before != 1 {
+			t.Fatal("the write's earlier store is not visible after the read")
+		}
+	})
+}

@@ -92,11 +92,22 @@ const maxRawCall = 256 << 10
 
 // rawRead is read(2) on a non-blocking descriptor, as a raw system call (see Socket).
 // p must not be empty.
-func rawRead(fd uintptr, p []byte) (int, syscall.Errno) { return rawCall(syscall.SYS_READ, fd, p) }
+func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	n, errno := rawCall(syscall.SYS_READ, fd, p)
+	if errno == 0 {
+		raceAfterRead(p, n)
+	}
+	return n, errno
+}
 
 // rawWrite is write(2) on a non-blocking descriptor, as a raw system call (see Socket).
 // p must not be empty.
-func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) { return rawCall(syscall.SYS_WRITE, fd, p) }
+func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	raceBeforeWrite()
+	n, errno := rawCall(syscall.SYS_WRITE, fd, p)
+	raceAfterWrite(p, n)
+	return n, errno
+}
 
 func rawCall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 	p = p[:min(len(p), maxRawCall)]
