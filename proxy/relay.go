@@ -420,15 +420,7 @@ func isReset(err error) bool {
 // abort makes the next Close send a TCP reset instead of a FIN, where c is (or wraps) a
 // TCP connection.
 func abort(c net.Conn) {
-	for {
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-			return
-		}
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			return
-		}
-		c = u.NetConn()
+	if tc, ok := TCPOf(c); ok {
+		tc.SetLinger(0)
 	}
 }

@@ -68,11 +68,8 @@ func (s *Socket) opError(op string, err error) error {
 // TCPOf returns the TCP connection c is or wraps (through NetConn), if any.
 func TCPOf(c net.Conn) (*net.TCPConn, bool) {
 	for {
-		switch t := c.(type) {
-		case *net.TCPConn:
-			return t, true
-		case *Socket:
-			return t.TCPConn, true
+		if tc, ok := c.(*net.TCPConn); ok {
+			return tc, true
 		}
 		u, ok := c.(interface{ NetConn() net.Conn })
 		if !ok {
