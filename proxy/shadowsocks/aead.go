@@ -53,12 +53,16 @@ type sealer struct {
 	nonce [nonceLen]byte
 }
 
-// sealFrom encrypts dst[start:] in place and appends the tag.
-func (s *sealer) sealFrom(dst []byte, start int) []byte {
-	dst = s.aead.Seal(dst[:start], s.nonce[:], dst[start:], nil)
+// seal appends p sealed under the next nonce to dst. p is either dst's spare capacity
+// exactly (sealing in place) or shares no memory with it.
+func (s *sealer) seal(dst, p []byte) []byte {
+	dst = s.aead.Seal(dst, s.nonce[:], p, nil)
 	increment(&s.nonce)
 	return dst
 }
+
+// sealFrom encrypts dst[start:] in place and appends the tag.
+func (s *sealer) sealFrom(dst []byte, start int) []byte { return s.seal(dst[:start], dst[start:]) }
 
 // chunk appends a length chunk and a payload chunk carrying prefix||p. p must not share
 // memory with dst's spare capacity.
@@ -67,10 +71,7 @@ func (s *sealer) chunk(dst, prefix, p []byte) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(prefix)+len(p)))
 	dst = s.sealFrom(dst, start)
 	if len(prefix) == 0 {
-		// Sealed from where it lies, the payload is read once, not copied first.
-		dst = s.aead.Seal(dst, s.nonce[:], p, nil)
-		increment(&s.nonce)
-		return dst
+		return s.seal(dst, p) // from where it lies: read once, not copied first
 	}
 	start = len(dst)
 	dst = append(append(dst, prefix...), p...)
