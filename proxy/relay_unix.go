@@ -81,14 +81,14 @@ func (r *socketRead) read(fd uintptr) bool {
 		r.buf = bufpool.Get()
 	}
 	n, errno := rawRead(fd, *r.buf)
-	r.n, r.err = n, nil
-	if errno != 0 {
-		r.err = errno
-	}
 	if errno == syscall.EAGAIN {
 		bufpool.Put(r.buf)
 		r.buf = nil
 		return false
+	}
+	r.n = n
+	if errno != 0 {
+		r.err = errno
 	}
 	return true
 }
