@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,6 +53,7 @@ var (
 	outPath     = flag.String("o", "", "also write the markdown report to this file")
 	baseline    = flag.String("baseline", "", "also measure this proxychain binary (say, a build of the tree before a change) as client \"baseline\"")
 	attach      = flag.String("attach", "", "while each client moves data, run this shell command with {pid} and {client} replaced, and stop it with SIGINT (e.g. 'perf record -g -p {pid} -o /tmp/{client}.data')")
+	attachDown  = flag.Bool("attach-down", false, "stop the -attach command when the download ends, so that it sees the way down alone")
 )
 
 func main() {
@@ -385,12 +387,14 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 
 	per := *streamBytes << 20
 	total := float64(per) * float64(*streams)
+	stopAttach := func() {}
 	if *attach != "" {
 		stop, err := attachTo(pids[len(pids)-1], client)
 		if err != nil {
 			return r, err
 		}
-		defer stop()
+		stopAttach = sync.OnceFunc(stop)
+		defer stopAttach()
 	}
 	cpu0, kernel0 := cpuSeconds(pids...)
 	calls0 := ioCalls(pids...)
@@ -399,6 +403,9 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 		return r, fmt.Errorf("download: %w", err)
 	}
 	down := time.Since(t0)
+	if *attachDown {
+		stopAttach()
+	}
 	cpuMid, _ := cpuSeconds(pids...)
 	callsMid := ioCalls(pids...)
 	t1 := time.Now()
