@@ -373,6 +373,16 @@ func ReadFresh(src io.Reader) (*[]byte, int, error) {
 	return readFresh(src, rawSocket(src))
 }
 
+// LargeBuffer returns the buffer a protocol reader of src moves to once src is saturated
+// (see bufpool): a LargeSize one where src is a socket, and where src is another
+// protocol layer a LayeredSize one, with room for all that layer hands up in one read.
+func LargeBuffer(src io.Reader) *[]byte {
+	if socketOf(src) != nil {
+		return bufpool.GetLarge()
+	}
+	return bufpool.GetLayered()
+}
+
 // rawSocket returns src's raw conn if ReadFresh reads it directly, else nil.
 func rawSocket(src io.Reader) syscall.RawConn {
 	if !canReadRaw {

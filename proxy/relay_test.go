@@ -486,3 +486,26 @@ func TestSaturatedCopyGrows(t *testing.T) {
 		t.Errorf("%d buffers not returned", held)
 	}
 }
+
+// TestLargeBuffer: a reader of a socket moves to LargeSize, a reader of anything else (a
+// protocol layer) to LayeredSize, with room behind its unfinished chunk.
+func TestLargeBuffer(t *testing.T) {
+	a, b := tcpPair(t)
+	defer a.Close()
+	defer b.Close()
+	for _, c := range []struct {
+		name string
+		src  io.Reader
+		want int
+	}{
+		{"TCPConn", b, bufpool.LargeSize},
+		{"Socket", NewSocket(b), bufpool.LargeSize},
+		{"layer", readerOnly{b}, bufpool.LayeredSize},
+	} {
+		buf := LargeBuffer(c.src)
+		if len(*buf) != c.want {
+			t.Errorf("%s: len %d, want %d", c.name, len(*buf), c.want)
+		}
+		bufpool.Put(buf)
+	}
+}

@@ -208,7 +208,7 @@ func (c *chunkReader) fill(n int) ([]byte, error) {
 
 // grow moves the unread bytes into a large buffer.
 func (c *chunkReader) grow() {
-	nb := bufpool.GetLarge()
+	nb := proxy.LargeBuffer(c.src)
 	c.w = copy(*nb, (*c.buf)[c.r:c.w])
 	c.r = 0
 	c.putBuf()

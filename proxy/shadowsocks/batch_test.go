@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/proxychain/proxychain/proxy/internal/bufpool"
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // countingConn counts the writes that reach the connection beneath.
@@ -122,5 +123,34 @@ func TestWriteToJoinsRecords(t *testing.T) {
 			t.Fatalf("%s: tampered: Read = %d bytes, %v; want %d bytes and ErrAuth", m, len(got), err, bad*record)
 		}
 		cr.release()
+	}
+}
+
+// TestLayeredReadIsOneWrite: read through another layer that hands up a saturated read's
+// worth at a time (the outer Shadowsocks conn of two hops, say), the reader takes each of
+// those in one read behind its unfinished record, so the records go on in one write per
+// read and not in a write and a sliver.
+func TestLayeredReadIsOneWrite(t *testing.T) {
+	const record, batches = 10000, 40
+	payload := pattern(bufpool.LargeSize*batches, 4)
+	sl, _, err := newSealer(mustCipher(t, "aes-128-gcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wire []byte
+	for p := payload; len(p) > 0; p = p[min(record, len(p)):] {
+		wire = sl.chunk(wire, nil, p[:min(record, len(p))])
+	}
+	src := harness.NewLayerReader(wire, bufpool.LargeSize)
+	cr := newChunkReader(src, maxPayload)
+	cr.aead = sl.aead
+	defer cr.release()
+	out := &writeCounter{}
+	if n, err := cr.WriteTo(out); n != int64(len(payload)) || err != nil || !bytes.Equal(out.Bytes(), payload) {
+		t.Fatalf("WriteTo = %d, %v", n, err)
+	}
+	// The first read, before the reader knows the stream is saturated, may be split.
+	if out.writes > src.Batches+2 {
+		t.Fatalf("%d writes for %d reads beneath: reads through a layer leave remainders", out.writes, src.Batches)
 	}
 }

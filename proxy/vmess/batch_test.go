@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/proxychain/proxychain/proxy/internal/bufpool"
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // recordingWriter keeps what it is given and how many writes it took. With cut > 0 it
@@ -153,5 +154,35 @@ func TestWriteToJoinsChunks(t *testing.T) {
 		if !errors.Is(err, ErrChunk) || !bytes.Equal(got, payload[:bad*chunk]) {
 			t.Fatalf("%s: tampered: ReadAll = %d bytes, %v; want %d bytes and ErrChunk", sec, len(got), err, bad*chunk)
 		}
+	}
+}
+
+// TestLayeredReadIsOneWrite: read through another layer that hands up a saturated read's
+// worth at a time (a Shadowsocks conn beneath, say), the reader takes each of those in one
+// read behind its unfinished chunk, so the chunks go on in one write per read and not in a
+// write and a sliver. The chunks are Xray's size, which does not divide the reads.
+func TestLayeredReadIsOneWrite(t *testing.T) {
+	const chunk, batches = 8110, 40
+	payload := make([]byte, bufpool.LargeSize*batches)
+	rand.Read(payload)
+	m := newMemSession(t, "aes-128-gcm", 0)
+	var wire bytes.Buffer
+	w := chunkWriter{w: &wire, f: m.spec().framer(m.rkey, m.riv)}
+	for p := payload; len(p) > 0; p = p[min(chunk, len(p)):] {
+		w.Write(p[:min(chunk, len(p))])
+	}
+	w.end()
+
+	src := harness.NewLayerReader(wire.Bytes(), bufpool.LargeSize)
+	r := newChunkReader(src)
+	r.startBody(m.spec().framer(m.rkey, m.riv))
+	defer r.release()
+	out := &recordingWriter{}
+	if n, err := r.WriteTo(out); n != int64(len(payload)) || err != nil || !bytes.Equal(out.Bytes(), payload) {
+		t.Fatalf("WriteTo = %d, %v; %d bytes match", n, err, len(out.Bytes()))
+	}
+	// The first read, before the reader knows the stream is saturated, may be split.
+	if out.writes > src.Batches+2 {
+		t.Fatalf("%d writes for %d reads beneath: reads through a layer leave remainders", out.writes, src.Batches)
 	}
 }

@@ -382,7 +382,7 @@ func (r *chunkReader) fill(n int) error {
 	case n > len(r.buf) || r.full && len(r.buf) < bufpool.LargeSize:
 		// A peer's chunk over the small buffer (the size field bounds n by
 		// maxChunkSize), or a saturated stream (bufpool).
-		nb := bufpool.GetLarge()
+		nb := proxy.LargeBuffer(r.r)
 		end := copy(*nb, r.buf[r.start:r.end])
 		r.putBuf()
 		r.pooled, r.buf, r.end = nb, *nb, end

@@ -16,8 +16,9 @@
 // For the tests of protocol packages, which carry raw bytes rather than an Exchange
 // header, BytesTarget and StartHTTPTarget check payloads by sha256, and RecordingDialer,
 // OneByteDialer and ScriptConn stand in for the network, TimeoutReader cuts a stream with
-// read timeouts that a decoder must survive, and ServeTCP runs a loopback server for a
-// test; subpackage proxytest runs an inbound under proxychain's server.
+// read timeouts that a decoder must survive, LayerReader stands for a protocol layer
+// read through, and ServeTCP runs a loopback server for a test; subpackage proxytest
+// runs an inbound under proxychain's server.
 //
 // The package imports nothing from Kubernetes or from proxychain itself, so it judges the
 // data plane from outside.

@@ -1,13 +1,14 @@
 // Package bufpool pools the relay and record buffers of the data plane. A connection
 // holds at most one per direction, and that only while bytes move through it.
 //
-// Buffers come in two sizes. A direction reads into a Size buffer; once a read fills it,
+// Buffers come in three sizes. A direction reads into a Size buffer; once a read fills it,
 // more input is evidently waiting, and the direction moves to a LargeSize one until a
 // read drains its source. Fewer, larger reads and writes are what a saturated stream
 // needs: on loopback a read or write costs the kernel mostly per call, not per byte (66
 // KiB writes take about half the kernel time per byte of 16 KiB ones; see
 // BenchmarkLoopbackWrite), while interactive traffic and idle connections never hold
-// more than Size.
+// more than Size. A protocol reader whose source is another protocol layer, not a
+// socket, moves to a LayeredSize one instead.
 package bufpool
 
 import (
@@ -23,11 +24,21 @@ const (
 	// LargeSize is the buffer of a saturated direction. The largest chunk a peer may
 	// send (a 16-bit length of payload with its framing, in VMess and SIP022) fits.
 	LargeSize = 66 << 10
+	// LayeredSize is the large buffer of a reader that reads through another protocol
+	// layer (VMess through Shadowsocks, say). One read of the layer beneath hands up
+	// what one LargeSize read of its own brought, and this reader must take all of it
+	// behind the unfinished chunk at its front: what it left would come up by itself on
+	// the next read and go on as a write of its own, two writes per read where one
+	// does. The room beyond LargeSize holds an unfinished 16 KiB chunk with its
+	// framing, and 88 KiB is a whole number of the runtime's 8 KiB pages, so none of
+	// the allocation lies unused.
+	LayeredSize = 88 << 10
 )
 
 var (
 	pool        = sync.Pool{New: func() any { b := make([]byte, Size); return &b }}
 	largePool   = sync.Pool{New: func() any { b := make([]byte, LargeSize); return &b }}
+	layeredPool = sync.Pool{New: func() any { b := make([]byte, LayeredSize); return &b }}
 	outstanding atomic.Int64
 )
 
@@ -43,10 +54,19 @@ func GetLarge() *[]byte {
 	return largePool.Get().(*[]byte)
 }
 
-// Put returns b to its pool. b must have come from Get or GetLarge.
+// GetLayered returns a buffer of len LayeredSize.
+func GetLayered() *[]byte {
+	outstanding.Add(1)
+	return layeredPool.Get().(*[]byte)
+}
+
+// Put returns b to its pool. b must have come from Get, GetLarge or GetLayered.
 func Put(b *[]byte) {
 	outstanding.Add(-1)
 	switch c := cap(*b); {
+	case c >= LayeredSize:
+		*b = (*b)[:LayeredSize]
+		layeredPool.Put(b)
 	case c >= LargeSize:
 		*b = (*b)[:LargeSize]
 		largePool.Put(b)
@@ -56,7 +76,7 @@ func Put(b *[]byte) {
 	}
 }
 
-// IsLarge reports whether b is a LargeSize buffer.
+// IsLarge reports whether b is a LargeSize or LayeredSize buffer.
 func IsLarge(b *[]byte) bool { return cap(*b) >= LargeSize }
 
 // Grow returns the buffer a direction should read into next, having just filled b: a

@@ -38,4 +38,23 @@ func TestClasses(t *testing.T) {
 		}
 		Put(b)
 	}
+
+	// A layered buffer is large, and goes back to its own pool, not the large one.
+	layered := GetLayered()
+	if len(*layered) != LayeredSize || !IsLarge(layered) {
+		t.Fatalf("GetLayered: len %d, IsLarge %v", len(*layered), IsLarge(layered))
+	}
+	*layered = (*layered)[:10]
+	Put(layered)
+	for range 10 {
+		b, l := GetLarge(), GetLayered()
+		if len(*b) != LargeSize || len(*l) != LayeredSize {
+			t.Fatalf("after a layered Put: GetLarge len %d, GetLayered len %d", len(*b), len(*l))
+		}
+		Put(b)
+		Put(l)
+	}
+	if held := Outstanding() - before; held != 0 {
+		t.Fatalf("at the end: %d more outstanding, want 0", held)
+	}
 }
