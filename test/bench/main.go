@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -51,7 +52,7 @@ var (
 	only        = flag.String("scenario", "", "run only scenarios whose name contains this")
 	rounds      = flag.Int("rounds", 3, "measure every client this many times, taking turns, and report the median of each figure")
 	outPath     = flag.String("o", "", "also write the markdown report to this file")
-	baseline    = flag.String("baseline", "", "also measure this proxychain binary (say, a build of the tree before a change) as client \"baseline\"")
+	baseline    = flag.String("baseline", "", "also measure this proxychain binary (say, a build of the tree before a change) as client \"baseline\"; several, comma-separated, as \"baseline\", \"baseline2\" and on")
 	attach      = flag.String("attach", "", "while each client moves data, run this shell command with {pid} and {client} replaced, and stop it with SIGINT (e.g. 'perf record -g -p {pid} -o /tmp/{client}.data')")
 	attachDown  = flag.Bool("attach-down", false, "stop the -attach command when the download ends, so that it sees the way down alone")
 )
@@ -74,7 +75,8 @@ func main() {
 			continue
 		}
 		if *baseline != "" && sc.clients[0] == "proxychain" {
-			sc.clients = slices.Concat(sc.clients[:1], []string{"baseline"}, sc.clients[1:])
+			sc.clients = slices.Concat(sc.clients[:1], slices.Collect(maps.Keys(baselines())), sc.clients[1:])
+			slices.Sort(sc.clients[1 : 1+len(baselines())])
 		}
 		fmt.Fprintf(os.Stderr, "== %s\n", sc.name)
 		results, err := env.run(sc)
@@ -511,6 +513,22 @@ func (e *environment) startJoinedClient(sc scenario, addrs []string, socksPort i
 	return append(procs, cmd), nil
 }
 
+// baselines names the -baseline builds: "baseline", then "baseline2" and on.
+func baselines() map[string]string {
+	named := map[string]string{}
+	if *baseline == "" {
+		return named
+	}
+	for i, path := range strings.Split(*baseline, ",") {
+		name := "baseline"
+		if i > 0 {
+			name += strconv.Itoa(i + 1)
+		}
+		named[name] = path
+	}
+	return named
+}
+
 func (e *environment) command(impl, config string) *exec.Cmd {
 	switch impl {
 	case "proxychain":
@@ -519,10 +537,11 @@ func (e *environment) command(impl, config string) *exec.Cmd {
 		return exec.Command(filepath.Join(e.root, "bin", "proxychain"), "run", "-metrics-addr=", "-reload-interval=0", "-c", config)
 	case "xray":
 		return exec.Command(filepath.Join(e.root, "bin", "xray"), "run", "-c", config)
-	case "baseline":
-		return exec.Command(*baseline, "run", "-metrics-addr=", "-reload-interval=0", "-c", config)
 	case "v2ray":
 		return exec.Command("v2ray", "-config", config)
+	}
+	if path, ok := baselines()[impl]; ok {
+		return exec.Command(path, "run", "-metrics-addr=", "-reload-interval=0", "-c", config)
 	}
 	panic("bench: unknown implementation " + impl)
 }
