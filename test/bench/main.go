@@ -415,6 +415,7 @@ func (e *environment) measure(client string, sc scenario, addrs []string) (resul
 		return r, fmt.Errorf("upload: %w", err)
 	}
 	up := time.Since(t1)
+	stopAttach() // not through the connections held open below
 	cpu, kernel := cpuSeconds(pids...)
 	calls := ioCalls(pids...)
 	gib := 2 * total / (1 << 30)
