@@ -1,5 +1,6 @@
 // Package bufpool pools the relay and record buffers of the data plane. A connection
-// holds at most one per direction, and that only while bytes move through it.
+// holds at most one per direction for its relay and for each protocol layer, and those
+// only while bytes move through them.
 //
 // Buffers come in three sizes. A direction reads into a Size buffer; once a read fills it,
 // more input is evidently waiting, and the direction moves to a LargeSize one until a
