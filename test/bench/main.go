@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -75,8 +74,8 @@ func main() {
 			continue
 		}
 		if *baseline != "" && sc.clients[0] == "proxychain" {
-			sc.clients = slices.Concat(sc.clients[:1], slices.Collect(maps.Keys(baselines())), sc.clients[1:])
-			slices.Sort(sc.clients[1 : 1+len(baselines())])
+			names, _ := baselines()
+			sc.clients = slices.Concat(sc.clients[:1], names, sc.clients[1:])
 		}
 		fmt.Fprintf(os.Stderr, "== %s\n", sc.name)
 		results, err := env.run(sc)
@@ -514,20 +513,20 @@ func (e *environment) startJoinedClient(sc scenario, addrs []string, socksPort i
 	return append(procs, cmd), nil
 }
 
-// baselines names the -baseline builds: "baseline", then "baseline2" and on.
-func baselines() map[string]string {
-	named := map[string]string{}
+// baselines names the -baseline builds in order: "baseline", then "baseline2" and on.
+func baselines() (names, paths []string) {
 	if *baseline == "" {
-		return named
+		return nil, nil
 	}
-	for i, path := range strings.Split(*baseline, ",") {
+	paths = strings.Split(*baseline, ",")
+	for i := range paths {
 		name := "baseline"
 		if i > 0 {
 			name += strconv.Itoa(i + 1)
 		}
-		named[name] = path
+		names = append(names, name)
 	}
-	return named
+	return names, paths
 }
 
 func (e *environment) command(impl, config string) *exec.Cmd {
@@ -541,8 +540,9 @@ func (e *environment) command(impl, config string) *exec.Cmd {
 	case "v2ray":
 		return exec.Command("v2ray", "-config", config)
 	}
-	if path, ok := baselines()[impl]; ok {
-		return exec.Command(path, "run", "-metrics-addr=", "-reload-interval=0", "-c", config)
+	names, paths := baselines()
+	if i := slices.Index(names, impl); i >= 0 {
+		return exec.Command(paths[i], "run", "-metrics-addr=", "-reload-interval=0", "-c", config)
 	}
 	panic("bench: unknown implementation " + impl)
 }
