@@ -95,6 +95,9 @@ spec:
 
 func TestConvertErrors(t *testing.T) {
 	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.json")
+	os.WriteFile(plain, []byte(`{"outbounds": [{"tag": "h", "protocol": "http",
+	  "settings": {"servers": [{"address": "h", "port": 8080, "users": [{"user": "u", "pass": "p"}]}]}}]}`), 0o600)
 	tls := filepath.Join(dir, "tls.json")
 	os.WriteFile(tls, []byte(`{"outbounds": [{"tag": "h", "protocol": "http",
 	  "settings": {"servers": [{"address": "h", "port": 443, "users": [{"user": "u", "pass": "p"}]}]},
@@ -106,12 +109,12 @@ func TestConvertErrors(t *testing.T) {
 		inStdout string
 	}{
 		{[]string{"convert", "--name", "a"}, 2, "-f v2ray.json is required", ""},
-		{[]string{"convert", "-f", tls}, 2, "--name is required", ""},
-		{[]string{"convert", "-f", tls, "--name", "a", "extra"}, 2, `unexpected argument "extra"`, ""},
+		{[]string{"convert", "-f", plain}, 2, "--name is required", ""},
+		{[]string{"convert", "-f", plain, "--name", "a", "extra"}, 2, `unexpected argument "extra"`, ""},
 		{[]string{"convert", "-f", "/nonexistent/v2ray.json", "--name", "a"}, 1, "no such file or directory", ""},
 		{[]string{"convert", "-f", tls, "--name", "a"}, 1,
-			`proxychain convert: convert: outbounds[0].streamSettings.security: "tls": a ProxyChain dials its servers without TLS`, ""},
-		{[]string{"convert", "-f", tls, "--name", "Bad_Name"}, 1, `convert: --name: "Bad_Name": want a lower case DNS name`, ""},
+			`proxychain convert: config: outbounds[0].streamSettings.security: "tls" is not implemented: proxychain dials its server without TLS`, ""},
+		{[]string{"convert", "-f", plain, "--name", "Bad_Name"}, 1, `convert: --name: "Bad_Name": want a lower case DNS name`, ""},
 		{[]string{"help", "convert"}, 0, "", "kubectl apply -f -"},
 	}
 	for _, tt := range tests {

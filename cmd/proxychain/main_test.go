@@ -55,7 +55,7 @@ func TestChainWarningsGoToStderr(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	wantErr := "warning: ignoring fields proxychain does not implement: dns, outbounds[1].streamSettings\n" +
+	wantErr := "warning: ignoring fields proxychain does not implement: dns\n" +
 		"warning: outbounds[1].streamSettings: ignored because the outbound has proxySettings: its parent carries it as plain TCP\n"
 	if stderr != wantErr {
 		t.Errorf("stderr:\n got %q\nwant %q", stderr, wantErr)

@@ -338,42 +338,12 @@ func (c *converter) outbound(p string, o *config.OutboundConfig, tag string) map
 	return m
 }
 
-// streamSettings fails on what changes the bytes on the wire (a transport other than
-// TCP, TLS, HTTP obfuscation): a ProxyChain dials plain TCP, so the server would not
-// understand it, and an HTTP or SOCKS password meant to travel inside TLS would not. The
-// rest (socket options) is left out with a warning.
+// streamSettings warns that socket options and the like are left out: a ProxyChain
+// dials plain TCP with default options. What would change the bytes on the wire (another
+// transport, TLS) config.Validate has already refused.
 func (c *converter) streamSettings(p string, raw json.RawMessage) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return
-	}
-	var ss struct {
-		Network     string `json:"network"`
-		Security    string `json:"security"`
-		TCPSettings struct {
-			Header struct {
-				Type string `json:"type"`
-			} `json:"header"`
-		} `json:"tcpSettings"`
-	}
 	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil || json.Unmarshal(raw, &ss) != nil {
-		c.fail(p, "want an object")
-		return
-	}
-	fatal := false
-	if ss.Network != "" && ss.Network != "tcp" {
-		c.fail(p+".network", "%q: a ProxyChain dials its servers over plain TCP; remove it if the server also takes plain TCP", ss.Network)
-		fatal = true
-	}
-	if ss.Security != "" && ss.Security != "none" {
-		c.fail(p+".security", "%q: a ProxyChain dials its servers without TLS; remove it if the server also takes plain TCP", ss.Security)
-		fatal = true
-	}
-	if t := ss.TCPSettings.Header.Type; t != "" && t != "none" {
-		c.fail(p+".tcpSettings.header.type", "%q: a ProxyChain sends no obfuscation header; remove it if the server takes none", t)
-		fatal = true
-	}
-	if fatal {
+	if json.Unmarshal(raw, &fields) != nil {
 		return
 	}
 	for k := range fields {

@@ -218,15 +218,6 @@ func TestErrors(t *testing.T) {
 			[]string{`convert: outbounds[0].tag: "my proxy" cannot tag a ProxyChain outbound: want letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 63 characters`}},
 		{"sendThrough", outbound(`{"tag": "d", "protocol": "freedom", "sendThrough": "10.0.0.1"}`), Options{Name: "a"},
 			[]string{"convert: outbounds[0].sendThrough: a ProxyChain cannot choose the source address (the sidecar dials from the pod's); remove it"}},
-		{"websocket and tls", outbound(`{"tag": "v", "protocol": "vmess", "streamSettings": {"network": "ws", "security": "tls"},
-			"settings": {"vnext": [{"address": "h", "port": 443, "users": [{"id": "b12614c5-5ca4-4eba-a215-c61d642116ce"}]}]}}`), Options{Name: "a"},
-			[]string{
-				`convert: outbounds[0].streamSettings.network: "ws": a ProxyChain dials its servers over plain TCP; remove it if the server also takes plain TCP`,
-				`convert: outbounds[0].streamSettings.security: "tls": a ProxyChain dials its servers without TLS; remove it if the server also takes plain TCP`,
-			}},
-		{"http obfuscation", outbound(`{"tag": "h", "protocol": "http", "settings": {"servers": [{"address": "h", "port": 80}]},
-			"streamSettings": {"tcpSettings": {"header": {"type": "http"}}}}`), Options{Name: "a"},
-			[]string{`convert: outbounds[0].streamSettings.tcpSettings.header.type: "http": a ProxyChain sends no obfuscation header; remove it if the server takes none`}},
 		{"method the data plane lacks", ss(`{"address": "h", "port": 1, "method": "chacha20", "password": "p"}`), Options{Name: "a"},
 			[]string{`convert: outbounds[0].settings.servers[0].method: "chacha20" cannot be expressed in a ProxyChain, which takes ` +
 				strings.Join(shadowsocksMethods, ", ")}},

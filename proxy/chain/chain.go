@@ -97,12 +97,12 @@ func Name(outbounds []config.OutboundConfig, i int) string {
 }
 
 // Warnings reports what loads but does not do what it says: V2Ray ignores
-// streamSettings on an outbound that has proxySettings (the parent carries its stream as
-// plain TCP), and so does proxychain.
+// streamSettings on an outbound that has proxySettings without transportLayer (the parent
+// carries its stream as plain TCP), and so does proxychain.
 func Warnings(outbounds []config.OutboundConfig) []config.Warning {
 	var warnings []config.Warning
 	for i, o := range outbounds {
-		if o.ProxySettings != nil && len(o.StreamSettings) > 0 && string(o.StreamSettings) != "null" {
+		if o.ProxySettings != nil && !o.ProxySettings.TransportLayer && len(o.StreamSettings) > 0 && string(o.StreamSettings) != "null" {
 			warnings = append(warnings, config.Warning{
 				Path:    fmt.Sprintf("outbounds[%d].streamSettings", i),
 				Message: "ignored because the outbound has proxySettings: its parent carries it as plain TCP",

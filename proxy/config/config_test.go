@@ -201,7 +201,7 @@ func TestUnknownFieldsAreOneWarning(t *testing.T) {
      "streamSettings": {"network": "tcp", "security": "none"}},
     {"protocol": "vmess", "tag": "ws", "settings": {"vnext": [{"address": "a", "port": 1,
       "users": [{"id": "b12614c5-5ca4-4eba-a215-c61d642116ce", "level": 0, "testsEnabled": "x"}]}]},
-     "streamSettings": {"network": "ws"}}
+     "streamSettings": {"network": "tcp", "sockopt": {"mark": 255}}}
   ],
   "policy": {"levels": {"0": {"connIdle": 60, "statsUserUplink": true, "bufferSize": 4},
                         "1": {"connIdle": 5}},
@@ -294,6 +294,24 @@ func TestValidateErrors(t *testing.T) {
 				"config: outbounds[0].settings.redirect: address nope: missing port in address",
 				`config: outbounds[1].settings.response.type: want "none" or "http", got "html"`,
 				`config: outbounds[2].sendThrough: want an IP address, got "eth0"`,
+			},
+		},
+		{
+			"streamSettings that change the wire",
+			`{"inbounds": [{"protocol": "socks", "port": 1080, "streamSettings": {"security": "tls"}}],
+			  "outbounds": [
+			    {"protocol": "http", "tag": "h", "settings": {"servers": [{"address": "a", "port": 443, "users": [{"user": "u", "pass": "p"}]}]},
+			     "streamSettings": {"network": "ws", "security": "TLS"}},
+			    {"protocol": "socks", "settings": {"servers": [{"address": "a", "port": 1}]}, "proxySettings": {"tag": "h"},
+			     "streamSettings": {"security": "tls"}},
+			    {"protocol": "socks", "settings": {"servers": [{"address": "a", "port": 1}]}, "proxySettings": {"tag": "h", "transportLayer": true},
+			     "streamSettings": {"tcpSettings": {"header": {"type": "http"}}}},
+			    {"protocol": "freedom", "streamSettings": {"network": "Raw", "security": "none", "sockopt": {"mark": 1}}}]}`,
+			[]string{
+				`config: outbounds[0].streamSettings.network: "ws" is not implemented: proxychain dials its server over plain TCP; remove it if the peer also takes plain TCP`,
+				`config: outbounds[0].streamSettings.security: "TLS" is not implemented: proxychain dials its server without TLS, so what it should protect would go in the clear; remove it if the peer also takes plain TCP`,
+				`config: outbounds[2].streamSettings.tcpSettings.header.type: "http" is not implemented: proxychain dials its server with no obfuscation header; remove it if the peer takes none`,
+				`config: inbounds[0].streamSettings.security: "tls" is not implemented: proxychain serves without TLS, so what it should protect would go in the clear; remove it if the peer also takes plain TCP`,
 			},
 		},
 		{

@@ -221,8 +221,9 @@ func unimplemented(cfg *Config) []string {
 	return paths
 }
 
-// plainTCP reports whether streamSettings asks for nothing beyond what proxychain does:
-// raw TCP with no TLS.
+// plainTCP reports whether streamSettings holds nothing but what Validate judges (the
+// transport, TLS, an obfuscation header), which it lets through only as plain TCP.
+// Anything else there (socket options, say) proxychain leaves at its defaults.
 func plainTCP(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || isNull(raw) {
@@ -233,11 +234,18 @@ func plainTCP(raw json.RawMessage) bool {
 		return false
 	}
 	for k, v := range m {
-		var s string
-		json.Unmarshal(v, &s)
-		switch {
-		case k == "network" && (s == "" || s == "tcp"):
-		case k == "security" && (s == "" || s == "none"):
+		switch k {
+		case "network", "security":
+		case "tcpSettings":
+			var tcp map[string]json.RawMessage
+			if json.Unmarshal(v, &tcp) != nil {
+				return false
+			}
+			for k := range tcp {
+				if k != "header" {
+					return false
+				}
+			}
 		default:
 			return false
 		}

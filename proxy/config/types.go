@@ -85,8 +85,9 @@ type OutboundConfig struct {
 // ProxySettings names the outbound this outbound dials its server through.
 type ProxySettings struct {
 	Tag string `json:"tag"`
-	// TransportLayer is accepted for compatibility; with or without it the parent carries
-	// this outbound's stream as plain TCP.
+	// TransportLayer asks V2Ray (4.35+) to apply this outbound's streamSettings over the
+	// parent's stream rather than ignore them. Validate allows only streamSettings that
+	// mean plain TCP, so here the stream is the same either way.
 	TransportLayer bool `json:"transportLayer,omitempty"`
 }
 

@@ -1,11 +1,14 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // Validate checks what a config means, without reading files: required fields, port
@@ -59,6 +62,11 @@ func (v *validator) outbound(o *OutboundConfig, p string) {
 		if _, err := netip.ParseAddr(o.SendThrough); err != nil {
 			v.add(p+".sendThrough", "want an IP address, got %q", o.SendThrough)
 		}
+	}
+	// With proxySettings V2Ray ignores streamSettings (chain.Warnings says so), unless
+	// transportLayer asks for them over the parent's stream.
+	if o.ProxySettings == nil || o.ProxySettings.TransportLayer {
+		v.streamSettings(p+".streamSettings", o.StreamSettings, "dials its server")
 	}
 	p += ".settings"
 	switch s := o.Settings.(type) {
@@ -130,6 +138,7 @@ func (v *validator) inbound(in *InboundConfig, p string) {
 			v.add(p+".listen", "want an IP address, got %q", in.Listen)
 		}
 	}
+	v.streamSettings(p+".streamSettings", in.StreamSettings, "serves")
 	p += ".settings"
 	switch s := in.Settings.(type) {
 	case *ShadowsocksInboundSettings:
@@ -190,6 +199,47 @@ func (v *validator) routing(r *RoutingConfig, outbounds []OutboundConfig) {
 		case !tags[rule.OutboundTag]:
 			v.add(p+".outboundTag", "no outbound tagged %q", rule.OutboundTag)
 		}
+	}
+}
+
+// streamSettings rejects what would change the bytes on the wire: a transport other than
+// TCP, TLS, an obfuscation header. proxychain speaks plain TCP only, so it would send in
+// the clear what the config asks to wrap (an HTTP proxy's password, the destination), or
+// talk past a peer that expects the wrapping. Socket options and the like only warn
+// (unimplemented, in load.go). how is what the side does: "dials its server", "serves".
+func (v *validator) streamSettings(p string, raw json.RawMessage, how string) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || isNull(raw) {
+		return
+	}
+	var ss struct {
+		Network     string `json:"network"`
+		Security    string `json:"security"`
+		TCPSettings struct {
+			Header struct {
+				Type string `json:"type"`
+			} `json:"header"`
+		} `json:"tcpSettings"`
+	}
+	if err := json.Unmarshal(raw, &ss); err != nil {
+		v.add(p, "%v", err)
+		return
+	}
+	// V2Ray reads these names in any case; Xray calls TCP "raw".
+	switch strings.ToLower(ss.Network) {
+	case "", "tcp", "raw":
+	default:
+		v.add(p+".network", "%q is not implemented: proxychain %s over plain TCP; remove it if the peer also takes plain TCP", ss.Network, how)
+	}
+	switch strings.ToLower(ss.Security) {
+	case "", "none":
+	default:
+		v.add(p+".security", "%q is not implemented: proxychain %s without TLS, so what it should protect would go in the clear; remove it if the peer also takes plain TCP", ss.Security, how)
+	}
+	switch t := ss.TCPSettings.Header.Type; strings.ToLower(t) {
+	case "", "none":
+	default:
+		v.add(p+".tcpSettings.header.type", "%q is not implemented: proxychain %s with no obfuscation header; remove it if the peer takes none", t, how)
 	}
 }
 
