@@ -49,6 +49,7 @@ note: routing.rules[1].ip[0]: geoip:private written as the 11 ranges it stands f
 warning: outbounds[0].mux: left out: proxychain does not multiplex, each connection has its own stream
 warning: outbounds[0].proxySettings.transportLayer: left out: it has no effect, the parent carries the stream as plain TCP either way
 warning: outbounds[3].streamSettings: left out: a ProxyChain dials plain TCP with default socket options
+warning: routing.rules[3]: left out: its network condition excludes TCP, the only traffic a ProxyChain routes
 `
 	if stderr != wantErr {
 		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, wantErr)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/proxychain/proxychain/proxy/chain"
 	"github.com/proxychain/proxychain/proxy/config"
+	"github.com/proxychain/proxychain/proxy/router/match"
 )
 
 // The API group and version of the ProxyChain this package writes.
@@ -526,18 +527,18 @@ func (c *converter) rules(rules []config.RoutingRule) []config.RoutingRule {
 			c.fail(p+".inboundTag", "a ProxyChain cannot match by inbound, since the sidecar's inbounds replace the config's; "+
 				"remove the condition or the rule")
 		}
+		if tcp, _ := match.MatchesTCP(r.Network); !tcp {
+			// config.Validate has checked the list; without TCP the rule never matches.
+			c.warn(p, "left out: its network condition excludes TCP, the only traffic a ProxyChain routes")
+			continue
+		}
+		// A network condition that admits TCP holds for every connection, so it goes.
 		rule := config.RoutingRule{OutboundTag: r.OutboundTag}
 		c.limit(p+".domain", len(r.Domain), maxRuleEntries, "entries")
 		for k, d := range r.Domain {
-			dp := fmt.Sprintf("%s.domain[%d]", p, k)
-			prefix, _, _ := strings.Cut(d, ":")
-			switch {
-			case prefix == "geosite" || prefix == "ext":
-				c.fail(dp, "%q: %s lists are not supported; list the domains instead", d, prefix)
-			case d == "":
-				c.fail(dp, "empty")
-			case len(d) > maxDomainLen:
-				c.fail(dp, "longer than %d characters", maxDomainLen)
+			// config.Validate has refused site lists and empty patterns.
+			if len(d) > maxDomainLen {
+				c.fail(fmt.Sprintf("%s.domain[%d]", p, k), "longer than %d characters", maxDomainLen)
 			}
 			rule.Domain = append(rule.Domain, d)
 		}
@@ -554,8 +555,8 @@ func (c *converter) rules(rules []config.RoutingRule) []config.RoutingRule {
 		}
 		c.limit(p+".ip", len(rule.IP), maxRuleEntries, "entries")
 		if r.Port != "" {
-			rule.Port = strings.ReplaceAll(r.Port, " ", "")
-			if len(rule.Port) > maxPortLen || !portPattern.MatchString(rule.Port) {
+			rule.Port = config.PortList(strings.ReplaceAll(string(r.Port), " ", ""))
+			if len(rule.Port) > maxPortLen || !portPattern.MatchString(string(rule.Port)) {
 				c.fail(p+".port", `want ports like "53", "1000-2000" or "80,443", got %q`, r.Port)
 			}
 		}
@@ -589,7 +590,7 @@ func ruleMapping(r config.RoutingRule) mapping {
 	var m mapping
 	m.set("domain", stringSeq(r.Domain))
 	m.set("ip", stringSeq(r.IP))
-	m.set("port", r.Port)
+	m.set("port", string(r.Port))
 	m.set("outboundTag", r.OutboundTag)
 	return m
 }

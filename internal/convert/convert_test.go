@@ -59,6 +59,7 @@ var goldens = []struct {
 			"outbounds[0].mux: left out: proxychain does not multiplex, each connection has its own stream",
 			"outbounds[0].proxySettings.transportLayer: left out: it has no effect, the parent carries the stream as plain TCP either way",
 			"outbounds[3].streamSettings: left out: a ProxyChain dials plain TCP with default socket options",
+			"routing.rules[3]: left out: its network condition excludes TCP, the only traffic a ProxyChain routes",
 		},
 	},
 }
@@ -241,14 +242,6 @@ func TestErrors(t *testing.T) {
 			"outbounds": [{"tag": "d", "protocol": "freedom"}],
 			"routing": {"rules": [{"inboundTag": ["in"], "outboundTag": "d"}]}}`, Options{Name: "a"},
 			[]string{"convert: routing.rules[0].inboundTag: a ProxyChain cannot match by inbound, since the sidecar's inbounds replace the config's; remove the condition or the rule"}},
-		{"site and ip lists", `{"outbounds": [{"tag": "d", "protocol": "freedom"}],
-			"routing": {"rules": [{"domain": ["geosite:cn"], "ip": ["geoip:cn", "10.0.0.0/33"], "port": "80;443", "outboundTag": "d"}]}}`, Options{Name: "a"},
-			[]string{
-				`convert: routing.rules[0].domain[0]: "geosite:cn": geosite lists are not supported; list the domains instead`,
-				`convert: routing.rules[0].ip[0]: "geoip:cn": geoip lists are not supported (only geoip:private); list the CIDRs instead`,
-				`convert: routing.rules[0].ip[1]: want an IP address or CIDR, got "10.0.0.0/33"`,
-				`convert: routing.rules[0].port: want ports like "53", "1000-2000" or "80,443", got "80;443"`,
-			}},
 		{"too many outbounds", outbound(strings.TrimSuffix(strings.Repeat(`{"protocol": "freedom"},`, 33), ",")), Options{Name: "a"},
 			[]string{"convert: outbounds: 33 outbounds, a ProxyChain takes at most 32"}},
 	}

@@ -326,7 +326,7 @@ func routing(r *v1alpha1.Routing) *config.RoutingConfig {
 			Type:        "field",
 			Domain:      rule.Domain,
 			IP:          rule.IP,
-			Port:        rule.Port,
+			Port:        config.PortList(rule.Port),
 			OutboundTag: rule.OutboundTag,
 		})
 	}

@@ -349,7 +349,29 @@ func TestValidateErrors(t *testing.T) {
 				`config: routing.rules[1].type: want "field", got "chinaip"`,
 				`config: routing.rules[1].outboundTag: no outbound tagged "dns"`,
 				"config: routing.rules[2].outboundTag: required (balancers are not implemented)",
-				"config: routing.rules[3]: a rule needs at least one of domain, ip, port or inboundTag",
+				"config: routing.rules[3]: a rule needs at least one of domain, ip, port, network or inboundTag",
+			},
+		},
+		{
+			"rule conditions",
+			`{"outbounds": [` + ss + `, {"protocol": "freedom", "tag": "direct"}], "routing": {"rules": [
+			  {"domain": ["geosite:cn", ""], "ip": ["geoip:cn", "10.0.0.0/33"], "port": "80;443", "outboundTag": "direct"},
+			  {"network": "tcp,quic", "outboundTag": "direct"},
+			  {"source": ["10.1.2.3"], "sourcePort": "1024-65535", "user": ["a@b"], "protocol": ["http"], "attrs": "x", "port": "80", "outboundTag": "direct"},
+			  {"source": null, "network": "udp", "port": 443, "outboundTag": "direct"}
+			]}}`,
+			[]string{
+				`config: routing.rules[0].domain[0]: "geosite:cn": geosite lists are not supported; list the domains instead`,
+				"config: routing.rules[0].domain[1]: empty domain pattern",
+				`config: routing.rules[0].ip[0]: "geoip:cn": geoip lists are not supported (only geoip:private); list the CIDRs instead`,
+				`config: routing.rules[0].ip[1]: want an IP address or CIDR, got "10.0.0.0/33"`,
+				`config: routing.rules[0].port: want ports like "53", "1000-2000" or "80,443", got "80;443"`,
+				`config: routing.rules[1].network: want "tcp" or "udp", got "quic"`,
+				"config: routing.rules[2].source: not implemented, and ignoring it would widen the rule; remove the condition or the rule",
+				"config: routing.rules[2].sourcePort: not implemented, and ignoring it would widen the rule; remove the condition or the rule",
+				"config: routing.rules[2].user: not implemented, and ignoring it would widen the rule; remove the condition or the rule",
+				"config: routing.rules[2].protocol: not implemented, and ignoring it would widen the rule; remove the condition or the rule",
+				"config: routing.rules[2].attrs: not implemented, and ignoring it would widen the rule; remove the condition or the rule",
 			},
 		},
 	}

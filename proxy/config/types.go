@@ -1,6 +1,12 @@
 package config
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Config is a V2Ray v4 JSON configuration, the subset proxychain implements. Field names
 // and shapes are V2Ray's, so an existing V2Ray config loads as written. Top-level objects
@@ -98,15 +104,69 @@ type RoutingConfig struct {
 	Rules          []RoutingRule `json:"rules,omitempty"`
 }
 
-// RoutingRule matches a destination by domain, IP or port. Within a rule all given
-// conditions must match; within a condition any entry may.
+// RoutingRule matches a destination by domain, IP, port, network or inbound. Within a
+// rule all given conditions must match; within a condition any entry may.
 type RoutingRule struct {
-	Type        string   `json:"type,omitempty"` // "field"
-	Domain      []string `json:"domain,omitempty"`
-	IP          []string `json:"ip,omitempty"`
-	Port        string   `json:"port,omitempty"` // "53", "1000-2000", "80,443"
-	InboundTag  []string `json:"inboundTag,omitempty"`
-	OutboundTag string   `json:"outboundTag"`
+	Type        string     `json:"type,omitempty"` // "field"
+	Domain      StringList `json:"domain,omitempty"`
+	IP          StringList `json:"ip,omitempty"`
+	Port        PortList   `json:"port,omitempty"`    // "53", "1000-2000", "80,443", or 53
+	Network     StringList `json:"network,omitempty"` // "tcp", "udp": proxychain routes TCP only
+	InboundTag  StringList `json:"inboundTag,omitempty"`
+	OutboundTag string     `json:"outboundTag"`
+
+	// Conditions V2Ray has and proxychain does not match on. Validate refuses a rule that
+	// sets one: dropping the condition would widen the rule, sending elsewhere (say,
+	// direct) traffic the rule was written to leave alone.
+	Source     json.RawMessage `json:"source,omitempty"`
+	SourcePort json.RawMessage `json:"sourcePort,omitempty"`
+	User       json.RawMessage `json:"user,omitempty"`
+	Protocol   json.RawMessage `json:"protocol,omitempty"`
+	Attrs      json.RawMessage `json:"attrs,omitempty"`
+}
+
+// ErrNoCondition is the error for a rule that would match everything.
+var ErrNoCondition = errors.New("a rule needs at least one of domain, ip, port, network or inboundTag")
+
+// HasCondition reports whether the rule sets a condition proxychain matches on.
+func (r *RoutingRule) HasCondition() bool {
+	return len(r.Domain) > 0 || len(r.IP) > 0 || r.Port != "" || len(r.Network) > 0 || len(r.InboundTag) > 0
+}
+
+// PortList is a rule's port condition: a string ("53", "1000-2000", "80,443") or, as
+// V2Ray also takes, a number.
+type PortList string
+
+func (l *PortList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*l = PortList(s)
+		return nil
+	}
+	var n uint16
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("want a port number or a string of ports, got %s", describe(b))
+	}
+	*l = PortList(strconv.Itoa(int(n)))
+	return nil
+}
+
+// StringList is V2Ray's list of strings: a JSON array, or one string of comma-separated
+// items.
+type StringList []string
+
+func (l *StringList) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err == nil {
+		*l = list
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want an array of strings or a string, got %s", describe(b))
+	}
+	*l = strings.Split(s, ",")
+	return nil
 }
 
 // Secret-bearing fields have a File twin: the operator renders a config that names files

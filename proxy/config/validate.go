@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/proxychain/proxychain/proxy/router/match"
 )
 
 // Validate checks what a config means, without reading files: required fields, port
@@ -190,14 +192,46 @@ func (v *validator) routing(r *RoutingConfig, outbounds []OutboundConfig) {
 		if rule.Type != "" && rule.Type != "field" {
 			v.add(p+".type", `want "field", got %q`, rule.Type)
 		}
-		if len(rule.Domain) == 0 && len(rule.IP) == 0 && rule.Port == "" && len(rule.InboundTag) == 0 {
-			v.add(p, "a rule needs at least one of domain, ip, port or inboundTag")
+		if !rule.HasCondition() {
+			v.errs = append(v.errs, &PathError{Path: p, Err: ErrNoCondition})
 		}
+		v.ruleConditions(&r.Rules[i], p)
 		switch {
 		case rule.OutboundTag == "":
 			v.add(p+".outboundTag", "required (balancers are not implemented)")
 		case !tags[rule.OutboundTag]:
 			v.add(p+".outboundTag", "no outbound tagged %q", rule.OutboundTag)
+		}
+	}
+}
+
+// ruleConditions checks each condition's entries as the router will read them, so that a
+// config the operator renders or `proxychain chain` passes also runs.
+func (v *validator) ruleConditions(rule *RoutingRule, p string) {
+	for i, d := range rule.Domain {
+		if _, err := match.ParseDomain(d); err != nil {
+			v.add(fmt.Sprintf("%s.domain[%d]", p, i), "%v", err)
+		}
+	}
+	for i, s := range rule.IP {
+		if _, err := match.ParseIP(s); err != nil {
+			v.add(fmt.Sprintf("%s.ip[%d]", p, i), "%v", err)
+		}
+	}
+	if rule.Port != "" {
+		if _, err := match.ParsePorts(string(rule.Port)); err != nil {
+			v.add(p+".port", "%v", err)
+		}
+	}
+	if _, err := match.MatchesTCP(rule.Network); err != nil {
+		v.add(p+".network", "%v", err)
+	}
+	for _, c := range []struct {
+		name  string
+		value json.RawMessage
+	}{{"source", rule.Source}, {"sourcePort", rule.SourcePort}, {"user", rule.User}, {"protocol", rule.Protocol}, {"attrs", rule.Attrs}} {
+		if len(c.value) > 0 && !isNull(c.value) {
+			v.add(p+"."+c.name, "not implemented, and ignoring it would widen the rule; remove the condition or the rule")
 		}
 	}
 }

@@ -204,11 +204,6 @@ func TestBuildErrors(t *testing.T) {
 			"chain: outbound cycle: a -> b -> a",
 		},
 		{
-			"geosite",
-			`{"outbounds": [{"tag": "d", "protocol": "freedom"}], "routing": {"rules": [{"domain": ["geosite:cn"], "outboundTag": "d"}]}}`,
-			`router: routing.rules[0].domain[0]: "geosite:cn": geosite lists are not supported; list the domains instead`,
-		},
-		{
 			"unresolved secret file",
 			`{"outbounds": [{"protocol": "socks", "settings": {"servers": [{"address": "a", "port": 1, "users": [{"user": "u", "passFile": "p"}]}]}}]}`,
 			"instance: outbounds[0].settings.servers[0].users[0].passFile: config: secret file has not been read (use Load or ResolveFiles): p",

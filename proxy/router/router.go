@@ -17,6 +17,7 @@ import (
 
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/config"
+	"github.com/proxychain/proxychain/proxy/router/match"
 )
 
 // Router is a proxy.Dialer that dials through the outbound its rules pick.
@@ -28,10 +29,11 @@ type Router struct {
 var _ proxy.Dialer = (*Router)(nil)
 
 type rule struct {
-	domains  []domainMatcher
+	domains  []match.Domain
 	prefixes []netip.Prefix
-	ports    []portRange
+	ports    []match.PortRange
 	inbounds []string
+	tcp      bool // the network condition admits TCP; without it the rule never matches
 	outbound proxy.Outbound
 }
 
@@ -77,7 +79,7 @@ func compile(cr config.RoutingRule, path string, byTag map[string]proxy.Outbound
 	fail := func(p string, err error) { errs = append(errs, &PathError{Path: p, Err: err}) }
 	var r rule
 	for i, d := range cr.Domain {
-		m, err := parseDomain(d)
+		m, err := match.ParseDomain(d)
 		if err != nil {
 			fail(fmt.Sprintf("%s.domain[%d]", path, i), err)
 			continue
@@ -85,7 +87,7 @@ func compile(cr config.RoutingRule, path string, byTag map[string]proxy.Outbound
 		r.domains = append(r.domains, m)
 	}
 	for i, s := range cr.IP {
-		ps, err := parseIP(s)
+		ps, err := match.ParseIP(s)
 		if err != nil {
 			fail(fmt.Sprintf("%s.ip[%d]", path, i), err)
 			continue
@@ -93,15 +95,20 @@ func compile(cr config.RoutingRule, path string, byTag map[string]proxy.Outbound
 		r.prefixes = append(r.prefixes, ps...)
 	}
 	if cr.Port != "" {
-		ports, err := parsePorts(cr.Port)
+		ports, err := match.ParsePorts(string(cr.Port))
 		if err != nil {
 			fail(path+".port", err)
 		}
 		r.ports = ports
 	}
 	r.inbounds = cr.InboundTag
-	if len(cr.Domain) == 0 && len(cr.IP) == 0 && cr.Port == "" && len(cr.InboundTag) == 0 {
-		fail(path, errors.New("a rule needs at least one of domain, ip, port or inboundTag"))
+	tcp, err := match.MatchesTCP(cr.Network)
+	if err != nil {
+		fail(path+".network", err)
+	}
+	r.tcp = tcp
+	if !cr.HasCondition() {
+		fail(path, config.ErrNoCondition)
 	}
 	o, ok := byTag[cr.OutboundTag]
 	if !ok {
@@ -154,13 +161,16 @@ type destination struct {
 
 // match: all given conditions must hold; within one, any entry may.
 func (r *rule) match(d destination) bool {
-	if len(r.domains) > 0 && !anyOf(r.domains, func(m domainMatcher) bool { return m.match(d.domain) }) {
+	if !r.tcp {
+		return false
+	}
+	if len(r.domains) > 0 && !anyOf(r.domains, func(m match.Domain) bool { return m.Match(d.domain) }) {
 		return false
 	}
 	if len(r.prefixes) > 0 && !anyOf(r.prefixes, func(p netip.Prefix) bool { return d.ip.IsValid() && p.Contains(d.ip) }) {
 		return false
 	}
-	if len(r.ports) > 0 && !anyOf(r.ports, func(p portRange) bool { return p.from <= d.port && d.port <= p.to }) {
+	if len(r.ports) > 0 && !anyOf(r.ports, func(p match.PortRange) bool { return p.Contains(d.port) }) {
 		return false
 	}
 	if len(r.inbounds) > 0 && !anyOf(r.inbounds, func(tag string) bool { return d.inbound != "" && tag == d.inbound }) {

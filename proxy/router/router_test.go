@@ -28,6 +28,9 @@ func outbounds(tags ...string) []proxy.Outbound {
 
 func TestPick(t *testing.T) {
 	routing := &config.RoutingConfig{Rules: []config.RoutingRule{
+		// Every connection routed is TCP: a UDP-only rule (a QUIC block) never matches.
+		{Network: []string{"udp"}, Port: "443", OutboundTag: "udp"},
+		{Network: []string{"tcp", "udp"}, Port: "8443", OutboundTag: "tcp"},
 		{Type: "field", Domain: []string{"full:exact.example"}, OutboundTag: "full"},
 		{Type: "field", Domain: []string{"domain:corp.example"}, OutboundTag: "suffix"},
 		{Type: "field", Domain: []string{"regexp:^img[0-9]+\\.cdn\\."}, OutboundTag: "regexp"},
@@ -37,7 +40,7 @@ func TestPick(t *testing.T) {
 		{Type: "field", Port: "53", OutboundTag: "dns"},
 		{Type: "field", InboundTag: []string{"capture"}, Domain: []string{"domain:internal"}, OutboundTag: "inbound"},
 	}}
-	r, err := New(routing, outbounds("default", "full", "suffix", "regexp", "substring", "private", "ipport", "dns", "inbound"))
+	r, err := New(routing, outbounds("default", "udp", "tcp", "full", "suffix", "regexp", "substring", "private", "ipport", "dns", "inbound"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +76,8 @@ func TestPick(t *testing.T) {
 		{"api.internal:80", "capture", "inbound"},
 		{"api.internal:80", "socks-in", "default"},
 		{"api.internal:80", "", "default"},
+		{"quic.example:443", "", "default"},
+		{"quic.example:8443", "", "tcp"},
 	}
 	for _, tt := range tests {
 		ctx := context.Background()
@@ -124,7 +129,7 @@ func TestBuildErrors(t *testing.T) {
 	routing := &config.RoutingConfig{Rules: []config.RoutingRule{
 		{Domain: []string{"geosite:cn", "domain:", "regexp:("}, OutboundTag: "a"},
 		{IP: []string{"geoip:cn", "geoip:private", "10.0.0.0/33", "nope"}, OutboundTag: "a"},
-		{Port: "0", OutboundTag: "a"},
+		{Port: "65536", OutboundTag: "a"},
 		{Port: "2000-1000", OutboundTag: "missing"},
 		{OutboundTag: "a"},
 	}}
@@ -136,10 +141,10 @@ func TestBuildErrors(t *testing.T) {
 		`router: routing.rules[1].ip[0]: "geoip:cn": geoip lists are not supported (only geoip:private); list the CIDRs instead`,
 		`router: routing.rules[1].ip[2]: want an IP address or CIDR, got "10.0.0.0/33"`,
 		`router: routing.rules[1].ip[3]: want an IP address or CIDR, got "nope"`,
-		`router: routing.rules[2].port: want ports like "53", "1000-2000" or "80,443", got "0"`,
+		`router: routing.rules[2].port: want ports like "53", "1000-2000" or "80,443", got "65536"`,
 		`router: routing.rules[3].port: want ports like "53", "1000-2000" or "80,443", got "2000-1000"`,
 		`router: routing.rules[3].outboundTag: no outbound tagged "missing"`,
-		`router: routing.rules[4]: a rule needs at least one of domain, ip, port or inboundTag`,
+		`router: routing.rules[4]: a rule needs at least one of domain, ip, port, network or inboundTag`,
 	}
 	if err == nil {
 		t.Fatal("no error")
@@ -147,26 +152,5 @@ func TestBuildErrors(t *testing.T) {
 	got := strings.Split(err.Error(), "\n")
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("errors:\n got %q\nwant %q", got, want)
-	}
-}
-
-func TestParsePorts(t *testing.T) {
-	ranges, err := parsePorts("80, 443,1000-2000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []portRange{{80, 80}, {443, 443}, {1000, 2000}}
-	if len(ranges) != len(want) {
-		t.Fatalf("got %v", ranges)
-	}
-	for i := range want {
-		if ranges[i] != want[i] {
-			t.Errorf("range %d = %v, want %v", i, ranges[i], want[i])
-		}
-	}
-	for _, bad := range []string{"", "x", "70000", "1-", "-5", "1,,2"} {
-		if _, err := parsePorts(bad); err == nil {
-			t.Errorf("parsePorts(%q) succeeded", bad)
-		}
 	}
 }
