@@ -68,21 +68,22 @@ func TestConvertMergesFiles(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
+	// As in V2Ray, the second file's one outbound goes in front and becomes the default.
 	want := `apiVersion: "proxychain.io/v1alpha1"
 kind: "ProxyChain"
 metadata:
   name: "merged"
 spec:
   outbounds:
+  - tag: "direct"
+    protocol: "freedom"
   - tag: "proxy"
     protocol: "socks"
     settings:
       servers:
       - address: "p"
         port: 1080
-  - tag: "direct"
-    protocol: "freedom"
-  defaultOutbound: "proxy"
+  defaultOutbound: "direct"
   routing:
     rules:
     - domain:

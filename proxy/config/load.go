@@ -17,10 +17,18 @@ import (
 // directory of the config file that names it. Secrets stay in memory: MarshalJSON writes
 // the file names, not their contents.
 //
-// Several files merge as in V2Ray: inbounds, outbounds and routing rules are appended in
-// file order (so the default outbound is the first outbound of the first file that has
-// any), and log and the other routing fields come from the last file that sets them. The
-// merged config is validated as a whole, so one file may route to another's outbounds.
+// Several files merge as V2Ray 4 merges them, each over the ones before:
+//   - log, policy and routing (its rules included) are replaced whole by a later file
+//     that sets them;
+//   - a later file with exactly one inbound replaces the inbound with the same tag, or
+//     else adds it at the end;
+//   - a later file with exactly one outbound replaces the outbound with the same tag, or
+//     else adds it in front, where it becomes the default; at the end if the file's name
+//     contains "tail";
+//   - a later file with several inbounds or outbounds replaces the whole list.
+//
+// The merged config is validated as a whole, so one file may route to another's
+// outbounds.
 func Load(paths ...string) (*Config, []Warning, error) {
 	if len(paths) == 0 {
 		return nil, nil, errors.New("config: no config file")
@@ -43,7 +51,7 @@ func Load(paths ...string) (*Config, []Warning, error) {
 			}
 			return nil, warnings, err
 		}
-		merged.merge(cfg)
+		merged.merge(cfg, filepath.Base(path))
 	}
 	if err := merged.Validate(); err != nil {
 		return nil, warnings, err
@@ -51,9 +59,30 @@ func Load(paths ...string) (*Config, []Warning, error) {
 	return merged, warnings, nil
 }
 
-func (c *Config) merge(next *Config) {
-	c.Inbounds = append(c.Inbounds, next.Inbounds...)
-	c.Outbounds = append(c.Outbounds, next.Outbounds...)
+func (c *Config) merge(next *Config, name string) {
+	switch {
+	case len(next.Inbounds) == 1 && len(c.Inbounds) > 0:
+		if i := slices.IndexFunc(c.Inbounds, func(in InboundConfig) bool { return in.Tag == next.Inbounds[0].Tag }); i >= 0 {
+			c.Inbounds[i] = next.Inbounds[0]
+		} else {
+			c.Inbounds = append(c.Inbounds, next.Inbounds[0])
+		}
+	case len(next.Inbounds) > 0:
+		c.Inbounds = next.Inbounds
+	}
+	switch {
+	case len(next.Outbounds) == 1 && len(c.Outbounds) > 0:
+		o := next.Outbounds[0]
+		if i := slices.IndexFunc(c.Outbounds, func(out OutboundConfig) bool { return out.Tag == o.Tag }); i >= 0 {
+			c.Outbounds[i] = o
+		} else if strings.Contains(strings.ToLower(name), "tail") {
+			c.Outbounds = append(c.Outbounds, o)
+		} else {
+			c.Outbounds = append([]OutboundConfig{o}, c.Outbounds...)
+		}
+	case len(next.Outbounds) > 0:
+		c.Outbounds = next.Outbounds
+	}
 	if next.Log != nil {
 		c.Log = next.Log
 	}
@@ -61,18 +90,8 @@ func (c *Config) merge(next *Config) {
 		c.Policy = next.Policy
 	}
 	if next.Routing != nil {
-		rules := c.routingRules()
-		r := *next.Routing
-		r.Rules = append(rules, r.Rules...)
-		c.Routing = &r
+		c.Routing = next.Routing
 	}
-}
-
-func (c *Config) routingRules() []RoutingRule {
-	if c.Routing == nil {
-		return nil
-	}
-	return c.Routing.Rules
 }
 
 // inFile names the file in each warning when there are several.

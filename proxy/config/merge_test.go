@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,60 @@ func TestLoadMergesFilesInOrder(t *testing.T) {
 	}
 	if cfg.Routing == nil || len(cfg.Routing.Rules) != 1 || cfg.Routing.Rules[0].OutboundTag != "AliHK" {
 		t.Errorf("routing = %+v, want the second file's rule", cfg.Routing)
+	}
+}
+
+// The cases V2Ray 4.34 was run on (v2ray -config a.json -config b.json): what it logs as
+// prepended, appended and updated, and which rules are left.
+func TestLoadMergesAsV2Ray(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, data string) string {
+		path := filepath.Join(dir, name)
+		writeFile(t, path, data)
+		return path
+	}
+	base := file("base.json", `{
+		"inbounds": [{"tag": "in", "protocol": "socks", "port": 1080}, {"tag": "http", "protocol": "http", "port": 8080}],
+		"outbounds": [{"tag": "direct", "protocol": "freedom"}, {"tag": "block", "protocol": "blackhole"}],
+		"routing": {"rules": [{"port": "25", "outboundTag": "block"}]}}`)
+	one := file("one.json", `{"outbounds": [{"tag": "proxy", "protocol": "freedom"}]}`)
+	tail := file("20-tail.json", `{"outbounds": [{"tag": "last", "protocol": "freedom"}]}`)
+	same := file("same.json", `{"inbounds": [{"tag": "in", "protocol": "socks", "port": 1081}],
+		"outbounds": [{"tag": "block", "protocol": "blackhole", "settings": {"response": {"type": "http"}}}]}`)
+	several := file("several.json", `{"outbounds": [{"tag": "a", "protocol": "freedom"}, {"tag": "b", "protocol": "freedom"}],
+		"routing": {"rules": [{"port": "53", "outboundTag": "a"}]}}`)
+	newInbound := file("inbound.json", `{"inbounds": [{"tag": "extra", "protocol": "socks", "port": 1082}]}`)
+
+	tags := func(cfg *Config) string {
+		var out []string
+		for _, o := range cfg.Outbounds {
+			out = append(out, o.Tag)
+		}
+		for _, in := range cfg.Inbounds {
+			out = append(out, fmt.Sprintf("%s:%d", in.Tag, in.Port))
+		}
+		for _, r := range cfg.Routing.Rules {
+			out = append(out, string(r.Port)+"->"+r.OutboundTag)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tt := range []struct {
+		files []string
+		want  string
+	}{
+		{[]string{base, one}, "proxy direct block in:1080 http:8080 25->block"},
+		{[]string{base, tail}, "direct block last in:1080 http:8080 25->block"},
+		{[]string{base, same}, "direct block in:1081 http:8080 25->block"},
+		{[]string{base, several}, "a b in:1080 http:8080 53->a"},
+		{[]string{base, newInbound}, "direct block in:1080 http:8080 extra:1082 25->block"},
+	} {
+		cfg, _, err := Load(tt.files...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tags(cfg); got != tt.want {
+			t.Errorf("%s: got %q, want %q", filepath.Base(tt.files[1]), got, tt.want)
+		}
 	}
 }
 
