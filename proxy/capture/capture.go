@@ -9,10 +9,11 @@
 //	        destination ports RETURN; every other new TCP connection is REDIRECTed to the
 //	        sidecar's port (127.0.0.1 or ::1).
 //	filter  loopback, redirected traffic (now to the sidecar's port), the sidecar's UID, DNS, and TCP
-//	        that nat let through on purpose RETURN; so do replies on connections the pod
-//	        accepted, and on IPv6 the neighbour discovery a link needs. Everything else is
-//	        dropped: UDP, ICMP, and any TCP that slipped past nat (a raw socket's
-//	        untracked segment), so nothing leaves in plaintext.
+//	        that nat let through on purpose RETURN; so do replies on flows started from
+//	        outside the pod (TCP, UDP, ICMP, with their ICMP errors), and on IPv6 the
+//	        neighbour discovery a link needs. Everything else is dropped: UDP and ICMP the
+//	        pod starts, and any TCP that slipped past nat (a raw socket's untracked
+//	        segment), so nothing leaves in plaintext.
 //
 // IPv4 and IPv6 get the same rules (iptables-restore and ip6tables-restore), excluded
 // CIDRs split by family. If the sidecar is down, redirected connections are refused by
@@ -209,9 +210,10 @@ func (p *parsed) render(v6 bool, have jumps) string {
 	for _, port := range p.excludePort {
 		rule("-p tcp -m tcp --dport %d -j RETURN", port)
 	}
-	// Replies on connections someone else opened to the pod; a connection the pod opened
-	// is only ever established if its first packet passed the rules above.
-	rule("-p tcp -m conntrack --ctstate ESTABLISHED --ctdir REPLY -j RETURN")
+	// Replies on flows someone else started to the pod, any protocol (a UDP server's
+	// answers, ping replies) and the ICMP errors about them (RELATED: port unreachable). A
+	// flow the pod starts is only tracked if its first packet passed the rules above.
+	rule("-m conntrack --ctstate RELATED,ESTABLISHED --ctdir REPLY -j RETURN")
 	if v6 {
 		for _, t := range ndpTypes {
 			rule("-p ipv6-icmp -m icmp6 --icmpv6-type %d -j RETURN", t)

@@ -26,7 +26,7 @@ COMMIT
 -A PROXYCHAIN_OUTPUT -m owner --uid-owner 1337 -j RETURN
 -A PROXYCHAIN_OUTPUT -p udp -m udp --dport 53 -j RETURN
 -A PROXYCHAIN_OUTPUT -p tcp -m tcp --dport 53 -j RETURN
--A PROXYCHAIN_OUTPUT -p tcp -m conntrack --ctstate ESTABLISHED --ctdir REPLY -j RETURN
+-A PROXYCHAIN_OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED --ctdir REPLY -j RETURN
 -A PROXYCHAIN_OUTPUT -j DROP
 -I OUTPUT 1 -j PROXYCHAIN_OUTPUT
 COMMIT
@@ -46,7 +46,7 @@ COMMIT
 -A PROXYCHAIN_OUTPUT -m owner --uid-owner 1337 -j RETURN
 -A PROXYCHAIN_OUTPUT -p udp -m udp --dport 53 -j RETURN
 -A PROXYCHAIN_OUTPUT -p tcp -m tcp --dport 53 -j RETURN
--A PROXYCHAIN_OUTPUT -p tcp -m conntrack --ctstate ESTABLISHED --ctdir REPLY -j RETURN
+-A PROXYCHAIN_OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED --ctdir REPLY -j RETURN
 -A PROXYCHAIN_OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 133 -j RETURN
 -A PROXYCHAIN_OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j RETURN
 -A PROXYCHAIN_OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j RETURN
@@ -95,7 +95,7 @@ COMMIT
 -A PROXYCHAIN_OUTPUT -d 10.244.0.0/16 -p tcp -j RETURN
 -A PROXYCHAIN_OUTPUT -p tcp -m tcp --dport 22 -j RETURN
 -A PROXYCHAIN_OUTPUT -p tcp -m tcp --dport 6443 -j RETURN
--A PROXYCHAIN_OUTPUT -p tcp -m conntrack --ctstate ESTABLISHED --ctdir REPLY -j RETURN
+-A PROXYCHAIN_OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED --ctdir REPLY -j RETURN
 -A PROXYCHAIN_OUTPUT -j DROP
 -I OUTPUT 1 -j PROXYCHAIN_OUTPUT
 COMMIT
@@ -123,7 +123,7 @@ COMMIT
 -A PROXYCHAIN_OUTPUT -d 2001:db8::1/128 -p tcp -j RETURN
 -A PROXYCHAIN_OUTPUT -p tcp -m tcp --dport 22 -j RETURN
 -A PROXYCHAIN_OUTPUT -p tcp -m tcp --dport 6443 -j RETURN
--A PROXYCHAIN_OUTPUT -p tcp -m conntrack --ctstate ESTABLISHED --ctdir REPLY -j RETURN
+-A PROXYCHAIN_OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED --ctdir REPLY -j RETURN
 -A PROXYCHAIN_OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 133 -j RETURN
 -A PROXYCHAIN_OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j RETURN
 -A PROXYCHAIN_OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j RETURN

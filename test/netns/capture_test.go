@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -121,6 +122,79 @@ func udpSink(t *testing.T, addr netip.AddrPort) (port int, arrived func() bool) 
 	}
 }
 
+// udpServerPort is where the pod's own UDP server listens; nothing listens one port up.
+const udpServerPort = 15353
+
+// udpEcho sends a datagram from host to `capturecheck udpecho` in the pod and reports
+// whether the answer came back, and whether the datagram the server then starts to host
+// arrived.
+func udpEcho(t *testing.T, ns *netns.NS, bin string, host, pod netip.Addr) (answered, started bool) {
+	t.Helper()
+	sinkPort, arrived := udpSink(t, netip.AddrPortFrom(host, 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*waitFor)
+	defer cancel()
+	cmd := ns.Command(ctx, appUID, bin, "udpecho", "-listen", ":"+strconv.Itoa(udpServerPort), "-then-port", strconv.Itoa(sinkPort))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); line != "ready\n" {
+		cmd.Wait()
+		t.Fatalf("udpecho said %q (%v), want ready", line, err)
+	}
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	server := netip.AddrPortFrom(pod, udpServerPort)
+	if _, err := c.WriteToUDPAddrPort([]byte("capturecheck request"), server); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(waitFor))
+	buf := make([]byte, 1500)
+	n, from, err := c.ReadFromUDPAddrPort(buf)
+	answered = err == nil && from.Addr().Unmap() == pod && from.Port() == udpServerPort &&
+		string(buf[:n]) == "echo capturecheck request"
+	rest, _ := io.ReadAll(out)
+	cmd.Wait()
+	t.Logf("udpecho in the pod at %s: %s", server, strings.TrimSpace(string(rest)))
+	return answered, arrived()
+}
+
+// refusedBy sends a datagram from host to a closed UDP port of the pod and reports
+// whether the pod's ICMP port unreachable came back.
+func refusedBy(t *testing.T, host, pod netip.Addr) bool {
+	t.Helper()
+	c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host, 0)),
+		net.UDPAddrFromAddrPort(netip.AddrPortFrom(pod, udpServerPort+1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("capturecheck closed port")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(quietFor))
+	_, err = c.Read(make([]byte, 64))
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// pingFromHost sends one ICMP echo from the host to to and reports whether it was answered.
+func pingFromHost(t *testing.T, bin string, to netip.Addr) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "ping", "-to", to.String()).CombinedOutput()
+	t.Logf("ping %s from the host: %v %s", to, err, strings.TrimSpace(string(out)))
+	return err == nil
+}
+
 // sidecar runs `capturecheck serve` in the namespace as the sidecar's UID and exposes
 // its report lines.
 type sidecar struct {
@@ -221,6 +295,17 @@ func TestCapture(t *testing.T) {
 	if out, err := netns.Run(t, ns, 0, bin, "ping", "-to", ns.HostIP.String()); err != nil {
 		t.Fatalf("control: ping failed before capture: %v %s", err, out)
 	}
+	for _, fam := range [][2]netip.Addr{{ns.HostIP, ns.PodIP}, {ns.HostIP6, ns.PodIP6}} {
+		if answered, started := udpEcho(t, ns, bin, fam[0], fam[1]); !answered || !started {
+			t.Fatalf("control: before capture, the pod's UDP server at %s answered %v, its own datagram arrived %v", fam[1], answered, started)
+		}
+		if !refusedBy(t, fam[0], fam[1]) {
+			t.Fatalf("control: before capture, no port unreachable from %s", fam[1])
+		}
+	}
+	if !pingFromHost(t, bin, ns.PodIP) {
+		t.Fatal("control: the pod did not answer ping before capture")
+	}
 
 	if out, err := netns.Run(t, ns, 0, bin, "apply", "-port", strconv.Itoa(redirectPort),
 		"-uid", strconv.Itoa(sidecarUID), "-dns", ns.HostIP.String()); err != nil {
@@ -308,6 +393,24 @@ func TestCapture(t *testing.T) {
 	t.Run("icmp is dropped", func(t *testing.T) {
 		if out, err := netns.Run(t, ns, 0, bin, "ping", "-to", ns.HostIP.String()); err == nil {
 			t.Fatalf("ping got through: %s", out)
+		}
+	})
+	// A pod may serve UDP and answer ping; what it starts itself is still dropped.
+	t.Run("replies to flows from outside pass", func(t *testing.T) {
+		for _, fam := range [][2]netip.Addr{{ns.HostIP, ns.PodIP}, {ns.HostIP6, ns.PodIP6}} {
+			answered, started := udpEcho(t, ns, bin, fam[0], fam[1])
+			if !answered {
+				t.Errorf("the pod's UDP server at %s did not answer", fam[1])
+			}
+			if started {
+				t.Errorf("a datagram the pod's UDP server at %s started reached the host", fam[1])
+			}
+			if !refusedBy(t, fam[0], fam[1]) {
+				t.Errorf("no port unreachable from %s", fam[1])
+			}
+		}
+		if !pingFromHost(t, bin, ns.PodIP) {
+			t.Error("the pod did not answer ping")
 		}
 	})
 }

@@ -16,6 +16,11 @@
 //	                                                   hash, print "ok N"
 //	capturecheck get -url URL                          HTTP GET; print the body, exit 1 unless 200
 //	capturecheck udp -to ADDR                          send one datagram
+//	capturecheck udpecho -listen ADDR -then-port P     a UDP server in the pod: print "ready",
+//	                                                   answer one datagram to its sender, then
+//	                                                   send one of its own from the same socket
+//	                                                   to the sender's host at port P; print
+//	                                                   "answered <from>" and "then <outcome>"
 //	capturecheck ping -to IP                           one ICMP echo (needs root); exits 0 only
 //	                                                   on a reply
 package main
@@ -87,6 +92,11 @@ func main() {
 		to := fs.String("to", "", "address")
 		fs.Parse(os.Args[2:])
 		err = sendUDP(*to)
+	case "udpecho":
+		listen := fs.String("listen", "", "address")
+		thenPort := fs.Int("then-port", 0, "port on the sender's host for a datagram the server starts")
+		fs.Parse(os.Args[2:])
+		err = udpEcho(*listen, *thenPort)
 	case "ping":
 		to := fs.String("to", "", "IPv4 address")
 		fs.Parse(os.Args[2:])
@@ -302,6 +312,34 @@ func sendUDP(to string) error {
 		return err
 	}
 	fmt.Println("sent")
+	return nil
+}
+
+// udpEcho answers one datagram, then starts a flow of its own from the same socket: the
+// capture must let the answer out but not the second datagram, which no one asked for.
+func udpEcho(listen string, thenPort int) error {
+	c, err := net.ListenPacket("udp", listen)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Println("ready")
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 1500)
+	n, from, err := c.ReadFrom(buf)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(append([]byte("echo "), buf[:n]...), from); err != nil {
+		return fmt.Errorf("answering %s: %w", from, err)
+	}
+	fmt.Println("answered", from)
+	to := &net.UDPAddr{IP: from.(*net.UDPAddr).IP, Port: thenPort}
+	if _, err := c.WriteTo([]byte("capturecheck unsolicited"), to); err != nil {
+		fmt.Println("then", err) // the capture dropping it is an outcome, not a failure
+	} else {
+		fmt.Println("then sent")
+	}
 	return nil
 }
 
