@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -44,27 +43,27 @@ func Apply(ctx context.Context, opts Options) error {
 
 // existingJumps reads which OUTPUT chains already jump to ours.
 func existingJumps(ctx context.Context, save string) (jumps, error) {
-	var have jumps
-	for _, table := range []string{"nat", "filter"} {
-		out, err := run(ctx, "", save, "-t", table)
-		if err != nil {
-			return jumps{}, err
-		}
-		found := false
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "-A OUTPUT ") && strings.HasSuffix(line, " -j "+Chain) {
-				found = true
-			}
-		}
-		if table == "nat" {
-			have.nat = found
-		} else {
-			have.filter = found
+	nat, err := run(ctx, "", save, "-t", "nat")
+	if err != nil {
+		return jumps{}, err
+	}
+	filter, err := run(ctx, "", save, "-t", "filter")
+	if err != nil {
+		return jumps{}, err
+	}
+	return jumps{nat: hasJump(nat, natJump), filter: hasJump(filter, filterJump)}, nil
+}
+
+// hasJump reports whether iptables-save output holds exactly jump in OUTPUT. A jump with
+// more conditions (-d X -j PROXYCHAIN_OUTPUT) does not count: taking it for ours would
+// leave all other traffic uncaptured.
+func hasJump(save []byte, jump string) bool {
+	for line := range strings.SplitSeq(string(save), "\n") {
+		if line == "-A OUTPUT "+jump {
+			return true
 		}
 	}
-	return have, nil
+	return false
 }
 
 // run runs name with stdin and returns its stdout; a failure carries its stderr.

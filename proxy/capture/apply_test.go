@@ -36,14 +36,36 @@ func TestApply(t *testing.T) {
 	}
 }
 
-// TestApplyHelper applies twice with different options and checks that the second run
-// replaced the first rather than adding to it.
+// narrowed is a jump to our chain that only some traffic takes, as another tool or a
+// hand edit might leave; per family, for iptables-restore --noflush.
+var narrowed = [2]string{
+	"*nat\n:" + Chain + " - [0:0]\n-A OUTPUT -d 192.0.2.1/32 -p tcp -j " + Chain + "\nCOMMIT\n" +
+		"*filter\n:" + Chain + " - [0:0]\n-A OUTPUT -d 192.0.2.1/32 -j " + Chain + "\nCOMMIT\n",
+	"*nat\n:" + Chain + " - [0:0]\n-A OUTPUT -d 2001:db8::1/128 -p tcp -j " + Chain + "\nCOMMIT\n" +
+		"*filter\n:" + Chain + " - [0:0]\n-A OUTPUT -d 2001:db8::1/128 -j " + Chain + "\nCOMMIT\n",
+}
+
+// fullJump is the unconditional jump of each table as iptables-save prints it, written
+// out here rather than taken from the code under test.
+var fullJump = map[string]string{
+	"nat":    "-A OUTPUT -p tcp -j PROXYCHAIN_OUTPUT",
+	"filter": "-A OUTPUT -j PROXYCHAIN_OUTPUT",
+}
+
+// TestApplyHelper applies three times, twice with different options, over a narrowed jump
+// left by someone else, and checks that each table has exactly one unconditional jump and
+// the second options' rules, the narrowed jump left alone.
 func TestApplyHelper(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("runs only inside TestApply's network namespace")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	for _, tl := range tools {
+		if _, err := run(ctx, narrowed[family(tl.v6)], tl.restore, "--noflush", "-w"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	first := Options{RedirectPort: 15001, SidecarUID: 1337, ExcludeCIDRs: []string{"10.96.0.0/12", "fd00::/8"}}
 	second := Options{RedirectPort: 15006, SidecarUID: 1338, ExcludePorts: []int{22}}
 	if err := Apply(ctx, first); err != nil {
@@ -67,8 +89,11 @@ func TestApplyHelper(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, jumpCount := ourRules(string(out))
-			if jumpCount != 1 {
-				t.Errorf("%s -t %s: %d jumps to %s, want 1:\n%s", tl.save, table, jumpCount, Chain, out)
+			if jumpCount != 2 {
+				t.Errorf("%s -t %s: %d jumps to %s, want the narrowed one and ours:\n%s", tl.save, table, jumpCount, Chain, out)
+			}
+			if n := strings.Count(string(out), fullJump[table]+"\n"); n != 1 {
+				t.Errorf("%s -t %s: %d of %q, want 1:\n%s", tl.save, table, n, fullJump[table], out)
 			}
 			for _, rule := range got {
 				if !strings.Contains(want, rule+"\n") {
@@ -104,4 +129,36 @@ func tableSection(in, table string) string {
 	}
 	end := strings.Index(in[start:], "COMMIT\n")
 	return in[start : start+end]
+}
+
+// TestHasJump: only the exact unconditional jump counts as ours.
+func TestHasJump(t *testing.T) {
+	const head = "*filter\n:OUTPUT ACCEPT [0:0]\n:PROXYCHAIN_OUTPUT - [0:0]\n"
+	tests := []struct {
+		name  string
+		lines string
+		jump  string
+		want  bool
+	}{
+		{"filter jump", "-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, true},
+		{"nat jump", "-A OUTPUT -p tcp -j PROXYCHAIN_OUTPUT\n", natJump, true},
+		{"after other rules", "-A OUTPUT -o eth0 -j ACCEPT\n-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, true},
+		{"narrowed one too", "-A OUTPUT -d 10.0.0.1/32 -j PROXYCHAIN_OUTPUT\n-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, true},
+		{"no rules", "", filterJump, false},
+		{"destination", "-A OUTPUT -d 10.0.0.1/32 -j PROXYCHAIN_OUTPUT\n", filterJump, false},
+		{"negated", "-A OUTPUT ! -o eth0 -j PROXYCHAIN_OUTPUT\n", filterJump, false},
+		{"nat's jump in filter", "-A OUTPUT -p tcp -j PROXYCHAIN_OUTPUT\n", filterJump, false},
+		{"narrowed nat", "-A OUTPUT -d 10.0.0.1/32 -p tcp -j PROXYCHAIN_OUTPUT\n", natJump, false},
+		{"port", "-A OUTPUT -p tcp -m tcp --dport 80 -j PROXYCHAIN_OUTPUT\n", natJump, false},
+		{"other chain", "-A PREROUTING -j PROXYCHAIN_OUTPUT\n", filterJump, false},
+		{"longer name", "-A OUTPUT -j PROXYCHAIN_OUTPUT_OLD\n", filterJump, false},
+		{"goto", "-A OUTPUT -g PROXYCHAIN_OUTPUT\n", filterJump, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hasJump([]byte(head+tt.lines+"COMMIT\n"), tt.jump); got != tt.want {
+				t.Fatalf("hasJump(%q, %q) = %v, want %v", tt.lines, tt.jump, got, tt.want)
+			}
+		})
+	}
 }

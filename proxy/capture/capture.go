@@ -74,6 +74,13 @@ func Rules(opts Options) (v4, v6 string, err error) {
 // second jump.
 type jumps struct{ nat, filter bool }
 
+// The jumps from OUTPUT to our chain, as render inserts them and iptables-save prints
+// them after "-A OUTPUT ". nat needs only TCP; filter must see everything.
+const (
+	natJump    = "-p tcp -j " + Chain
+	filterJump = "-j " + Chain
+)
+
 // parsed is Options validated and split by family.
 type parsed struct {
 	port        int
@@ -190,7 +197,7 @@ func (p *parsed) render(v6 bool, have jumps) string {
 	}
 	rule("-p tcp -j REDIRECT --to-ports %d", p.port)
 	if !have.nat {
-		b.WriteString("-I OUTPUT 1 -p tcp -j " + Chain + "\n")
+		b.WriteString("-I OUTPUT 1 " + natJump + "\n")
 	}
 	b.WriteString("COMMIT\n")
 
@@ -221,7 +228,7 @@ func (p *parsed) render(v6 bool, have jumps) string {
 	}
 	rule("-j DROP")
 	if !have.filter {
-		b.WriteString("-I OUTPUT 1 -j " + Chain + "\n")
+		b.WriteString("-I OUTPUT 1 " + filterJump + "\n")
 	}
 	b.WriteString("COMMIT\n")
 	return b.String()
