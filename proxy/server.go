@@ -77,11 +77,15 @@ type Server struct {
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")
 
-// Serve accepts on ln until Shutdown or an accept error.
+// Serve accepts on ln until Shutdown or an accept error. ln is the server's from then
+// on: Shutdown closes it, and so does Serve if Shutdown came first.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		// A Shutdown (or a reload's retire) that ran before the accept loop started
+		// had no listener to close; left open, it would queue connections nobody takes.
+		ln.Close()
 		return ErrServerClosed
 	}
 	if s.opts == nil {
