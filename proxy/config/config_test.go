@@ -230,6 +230,32 @@ func TestFieldNamesAreCaseInsensitive(t *testing.T) {
 	}
 }
 
+// V2Ray reads protocol, method-like and level names in any case; so do we, and an
+// unknown log level falls back to warning as in V2Ray.
+func TestNamesInAnyCase(t *testing.T) {
+	cfg, warnings, err := Parse([]byte(`{"log": {"loglevel": "Warnning"},
+	  "inbounds": [{"protocol": "VMess", "port": 1, "settings": {"clients": [{"id": "b12614c5-5ca4-4eba-a215-c61d642116ce", "security": "Auto"}]}}],
+	  "outbounds": [
+	    {"protocol": "Freedom", "tag": "d", "settings": {"domainStrategy": "useipv4"}},
+	    {"protocol": "BLACKHOLE", "settings": {"response": {"type": "HTTP"}}},
+	    {"protocol": "vmess", "settings": {"vnext": [{"address": "a", "port": 1, "users": [{"id": "b12614c5-5ca4-4eba-a215-c61d642116ce", "security": "AES-128-GCM"}]}]}}],
+	  "routing": {"domainStrategy": "asis", "rules": [{"type": "Field", "port": "53", "outboundTag": "d"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Warning{{Path: "log.loglevel", Message: `unknown level "Warnning": using "warning", as V2Ray does`}}
+	if !reflect.DeepEqual(warnings, want) {
+		t.Errorf("warnings %v, want %v", warnings, want)
+	}
+	got := []string{cfg.Log.Loglevel, cfg.Inbounds[0].Protocol, cfg.Inbounds[0].Settings.(*VMessInboundSettings).Clients[0].Security,
+		cfg.Outbounds[0].Protocol, cfg.Outbounds[0].Settings.(*FreedomSettings).DomainStrategy,
+		cfg.Outbounds[1].Protocol, cfg.Outbounds[1].Settings.(*BlackholeSettings).Response.Type,
+		cfg.Outbounds[2].Settings.(*VMessOutboundSettings).Vnext[0].Users[0].Security, cfg.Routing.Rules[0].Type}
+	if w := []string{"warning", "vmess", "auto", "freedom", "UseIPv4", "blackhole", "http", "aes-128-gcm", "field"}; !reflect.DeepEqual(got, w) {
+		t.Errorf("got %q, want %q", got, w)
+	}
+}
+
 func TestValidateErrors(t *testing.T) {
 	const ss = `{"protocol": "shadowsocks", "settings": {"servers": [{"address": "2.2.2.2", "port": 1024, "method": "aes-256-gcm", "password": "p"}]}}`
 	tests := []struct {

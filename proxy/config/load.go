@@ -129,6 +129,29 @@ func decodeConfig(data []byte) (*Config, []Warning, error) {
 	if err := d.decode(stripped, reflect.ValueOf(cfg).Elem(), ""); err != nil {
 		return nil, nil, err
 	}
+	var warnings []Warning
+	// V2Ray reads these names in any case: keep one spelling, so the rest of the code
+	// compares one.
+	for i := range cfg.Outbounds {
+		cfg.Outbounds[i].Protocol = strings.ToLower(cfg.Outbounds[i].Protocol)
+	}
+	for i := range cfg.Inbounds {
+		cfg.Inbounds[i].Protocol = strings.ToLower(cfg.Inbounds[i].Protocol)
+	}
+	if cfg.Routing != nil {
+		for i := range cfg.Routing.Rules {
+			cfg.Routing.Rules[i].Type = strings.ToLower(cfg.Routing.Rules[i].Type)
+		}
+	}
+	if l := cfg.Log; l != nil && l.Loglevel != "" {
+		switch level := strings.ToLower(l.Loglevel); level {
+		case "debug", "info", "warning", "error", "none":
+			l.Loglevel = level
+		default:
+			warnings = append(warnings, Warning{Path: "log.loglevel", Message: fmt.Sprintf(`unknown level %q: using "warning", as V2Ray does`, l.Loglevel)})
+			l.Loglevel = "warning"
+		}
+	}
 	for i := range cfg.Outbounds {
 		o := &cfg.Outbounds[i]
 		if err := d.settings(&o.Settings, o.Protocol, outboundSettings, fmt.Sprintf("outbounds[%d]", i)); err != nil {
@@ -141,7 +164,7 @@ func decodeConfig(data []byte) (*Config, []Warning, error) {
 			return nil, nil, err
 		}
 	}
-	var warnings []Warning
+	normalizeSettings(cfg)
 	if ignored := append(d.unknown, unimplemented(cfg)...); len(ignored) > 0 {
 		slices.Sort(ignored)
 		warnings = append(warnings, Warning{
@@ -171,6 +194,39 @@ func (d *decoder) settings(slot *any, protocol string, registry map[string]func(
 	return nil
 }
 
+// normalizeSettings spells the settings' names that V2Ray reads in any case the one way
+// the rest of the code compares.
+func normalizeSettings(cfg *Config) {
+	users := func(us []VMessUser) {
+		for i := range us {
+			us[i].Security = strings.ToLower(us[i].Security)
+		}
+	}
+	for _, o := range cfg.Outbounds {
+		switch s := o.Settings.(type) {
+		case *VMessOutboundSettings:
+			for i := range s.Vnext {
+				users(s.Vnext[i].Users)
+			}
+		case *FreedomSettings:
+			for _, canonical := range []string{"AsIs", "UseIP", "UseIPv4", "UseIPv6"} {
+				if strings.EqualFold(s.DomainStrategy, canonical) {
+					s.DomainStrategy = canonical
+				}
+			}
+		case *BlackholeSettings:
+			if s.Response != nil {
+				s.Response.Type = strings.ToLower(s.Response.Type)
+			}
+		}
+	}
+	for _, in := range cfg.Inbounds {
+		if s, ok := in.Settings.(*VMessInboundSettings); ok {
+			users(s.Clients)
+		}
+	}
+}
+
 // unimplemented lists the paths of known fields whose value asks for something
 // proxychain does not do, so they are reported with the unknown ones.
 func unimplemented(cfg *Config) []string {
@@ -178,7 +234,7 @@ func unimplemented(cfg *Config) []string {
 	if cfg.Log != nil && cfg.Log.Access != "" {
 		paths = append(paths, "log.access")
 	}
-	if cfg.Routing != nil && cfg.Routing.DomainStrategy != "" && cfg.Routing.DomainStrategy != "AsIs" {
+	if cfg.Routing != nil && cfg.Routing.DomainStrategy != "" && !strings.EqualFold(cfg.Routing.DomainStrategy, "AsIs") {
 		paths = append(paths, "routing.domainStrategy")
 	}
 	if p := cfg.Policy; p != nil {
