@@ -26,6 +26,19 @@ type ServerOptions struct {
 	Logger      *slog.Logger
 	// Now is the clock; nil means time.Now. Tests inject one.
 	Now func() time.Time
+	// Replay is where the server records the requests it accepts; servers given the same
+	// filter refuse a request any of them accepted. Nil gives the server its own.
+	Replay *ReplayFilter
+}
+
+// ReplayFilter remembers the auth IDs and the body keys and IVs of accepted requests for
+// as long as the time window could accept them again. Servers may share one whatever
+// their users: each request's auth ID (sealed with its user's key) and body key are its
+// own, so only a replay repeats them. The zero value is ready to use.
+type ReplayFilter struct {
+	mu       sync.Mutex
+	seenIDs  expiringSet[[16]byte] // AEAD auth IDs
+	sessions expiringSet[[32]byte] // body key || IV
 }
 
 // Server is a VMess inbound.
@@ -36,10 +49,7 @@ type Server struct {
 	legacy  *legacyIndex   // nil unless AllowLegacy
 	now     func() time.Time
 	log     *slog.Logger
-
-	mu       sync.Mutex
-	seenIDs  replayFilter[[16]byte] // AEAD auth IDs
-	sessions replayFilter[[32]byte] // body key || IV
+	replay  *ReplayFilter
 }
 
 var _ proxy.Inbound = (*Server)(nil)
@@ -54,9 +64,13 @@ func NewServer(users []User, opts ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("vmess: inbound needs at least one user")
 	}
 	s := &Server{
-		users: append([]User(nil), users...),
-		now:   opts.Now,
-		log:   opts.Logger,
+		users:  append([]User(nil), users...),
+		now:    opts.Now,
+		log:    opts.Logger,
+		replay: opts.Replay,
+	}
+	if s.replay == nil {
+		s.replay = new(ReplayFilter)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -169,13 +183,14 @@ func (s *Server) decode(r *chunkReader) (session, error) {
 	var sid [32]byte
 	copy(sid[:16], sess.h.bodyKey[:])
 	copy(sid[16:], sess.h.bodyIV[:])
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	f := s.replay
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	// After ts+window the time check refuses an auth ID anyway.
-	if sess.aead && !s.seenIDs.add(auth, now.Unix(), authTime+authIDWindow+1) {
+	if sess.aead && !f.seenIDs.add(auth, now.Unix(), authTime+authIDWindow+1) {
 		return sess, fmt.Errorf("%w: auth id seen before", ErrReplay)
 	}
-	if !s.sessions.add(sid, now.Unix(), now.Unix()+2*authIDWindow+1) {
+	if !f.sessions.add(sid, now.Unix(), now.Unix()+2*authIDWindow+1) {
 		return sess, fmt.Errorf("%w: session key and iv seen before", ErrReplay)
 	}
 	return sess, nil
@@ -296,15 +311,15 @@ func sealResponseHeader(aeadHeader bool, rkey, riv [16]byte, respAuth byte) []by
 	return plain
 }
 
-// replayFilter remembers keys until their expiry (unix seconds).
-type replayFilter[K comparable] struct {
+// expiringSet remembers keys until their expiry (unix seconds).
+type expiringSet[K comparable] struct {
 	seen      map[K]int64
 	lastSweep int64
 }
 
 // add records key and reports whether it was new. Expired keys are swept at most once a
 // second, so the map holds only what the window can still accept.
-func (f *replayFilter[K]) add(key K, now, expiry int64) bool {
+func (f *expiringSet[K]) add(key K, now, expiry int64) bool {
 	if f.seen == nil {
 		f.seen = make(map[K]int64)
 	}

@@ -110,6 +110,33 @@ func TestReplayRefused(t *testing.T) {
 	}
 }
 
+// TestSharedReplayFilter: a request one server accepted is refused by another given the
+// same filter, even one with other users besides; a server with its own filter accepts it.
+func TestSharedReplayFilter(t *testing.T) {
+	id1, id2 := mustUUID(t, specUser1), mustUUID(t, specUser2)
+	shared := new(ReplayFilter)
+	first, err := NewServer([]User{{ID: id1}}, ServerOptions{Logger: quietLog, Replay: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := NewServer([]User{{ID: id2}, {ID: id1}}, ServerOptions{Logger: quietLog, Replay: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := testPair(t, 0)
+	_, wire, _ := c.newRequest("example.com:80")
+	if _, err := decodeWire(first, wire); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeWire(second, wire); !errors.Is(err, ErrReplay) {
+		t.Errorf("replay at a server sharing the filter: %v, want ErrReplay", err)
+	}
+	own, _ := testPair(t, 0)
+	if _, err := decodeWire(own, wire); err != nil {
+		t.Errorf("server with its own filter: %v", err)
+	}
+}
+
 // TestReplayFilterForgets: entries leave the filters once the window can no longer accept
 // them, so memory follows the request rate, not the uptime.
 func TestReplayFilterForgets(t *testing.T) {
@@ -129,8 +156,8 @@ func TestReplayFilterForgets(t *testing.T) {
 	if _, err := decodeWire(srv, wire); err != nil {
 		t.Fatal(err)
 	}
-	if len(srv.seenIDs.seen) != 1 || len(srv.sessions.seen) != 1 {
-		t.Errorf("filters hold %d auth ids and %d sessions, want 1 and 1", len(srv.seenIDs.seen), len(srv.sessions.seen))
+	if f := srv.replay; len(f.seenIDs.seen) != 1 || len(f.sessions.seen) != 1 {
+		t.Errorf("filters hold %d auth ids and %d sessions, want 1 and 1", len(f.seenIDs.seen), len(f.sessions.seen))
 	}
 }
 
