@@ -43,5 +43,6 @@
 // first Write, in one record with the first payload, or alone before the first Read if
 // the application reads first. Servers refuse bad handshakes silently (see Server) and
 // keep replay filters: AEAD salts and stream IVs in a filter bounded by count
-// (ServerOptions.ReplayCapacity), SIP022 salts for 60 s.
+// (NewReplayFilter), SIP022 salts for 60 s. Servers of one method and key may share a
+// filter (ServerOptions.Replay), so that none accepts what another has.
 package shadowsocks

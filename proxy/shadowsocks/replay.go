@@ -1,14 +1,53 @@
 package shadowsocks
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
 )
 
-// DefaultReplayCapacity is how many salts (or IVs) a stream or AEAD server remembers by
-// default: at least this many, at most twice as many. At 32 bytes a salt plus map
-// overhead that is a few megabytes per inbound.
+// DefaultReplayCapacity is how many salts (or IVs) a stream or AEAD replay filter
+// remembers by default: at least this many, at most twice as many. At 32 bytes a salt
+// plus map overhead that is a few megabytes per filter.
 const DefaultReplayCapacity = 1 << 16
+
+// ReplayFilter remembers the salts (stream methods: IVs) that servers of one method and
+// key have seen, so that a request one of them accepted, all of them refuse. Only
+// servers of that method and key can use it: under any other, a replayed salt fails to
+// authenticate anyway.
+type ReplayFilter struct {
+	key   ReplayKey
+	salts *saltSet
+}
+
+// NewReplayFilter returns a filter for servers of c's method and key. For AEAD (2017) and
+// stream methods it remembers at least capacity salts and at most twice as many; zero
+// means DefaultReplayCapacity. For SIP022 methods it remembers every salt for 60 seconds,
+// as their spec requires, whatever the capacity.
+func NewReplayFilter(c *Cipher, capacity int) *ReplayFilter {
+	f := &ReplayFilter{key: c.ReplayKey()}
+	switch {
+	case c.family == family2022:
+		f.salts = newTimedSaltSet(saltTTL)
+	case capacity > 0:
+		f.salts = newCountedSaltSet(capacity)
+	default:
+		f.salts = newCountedSaltSet(DefaultReplayCapacity)
+	}
+	return f
+}
+
+// ReplayKey is what servers must have in common to share a ReplayFilter: the method and
+// the key. It is comparable, to key a map of filters by.
+type ReplayKey struct {
+	method string
+	key    [sha256.Size]byte // a digest, so that printing a ReplayKey does not print the key
+}
+
+// ReplayKey returns the ReplayKey of c's method and key.
+func (c *Cipher) ReplayKey() ReplayKey {
+	return ReplayKey{method: c.name, key: sha256.Sum256(c.key)}
+}
 
 // saltTTL is how long SIP022 requires incoming salts to be remembered (section 3.1.4),
 // and timestampWindow the clock difference beyond which a header counts as a replay.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,6 +37,41 @@ func TestReplayRefused(t *testing.T) {
 		if _, _, err := serve(NewServer(ciph, ServerOptions{Logger: quiet}), s.request); err != nil {
 			t.Fatalf("fresh server: %v", err)
 		}
+	})
+}
+
+// TestSharedReplayFilter: a request one server accepted is refused by another given the
+// same filter, and a server refuses a filter made for another key.
+func TestSharedReplayFilter(t *testing.T) {
+	forEachMethod(t, func(t *testing.T, ciph *Cipher) {
+		if ciph.family == familyNone {
+			t.Skip("no salt or IV to remember")
+		}
+		// A cipher built again from the same password shares the filter, as after a reload.
+		again := mustCipher(t, ciph.Method())
+		shared := NewReplayFilter(ciph, 0)
+		s := newSession(t, ciph, []byte("GET / HTTP/1.0\r\n\r\n"))
+		if _, _, err := serve(NewServer(ciph, ServerOptions{Logger: quiet, Replay: shared}), s.request); err != nil {
+			t.Fatalf("first: %v", err)
+		}
+		if _, _, err := serve(NewServer(again, ServerOptions{Logger: quiet, Replay: shared}), s.request); !errors.Is(err, ErrReplay) {
+			t.Fatalf("replay at a server sharing the filter: err = %v, want ErrReplay", err)
+		}
+
+		otherPassword := "another password"
+		if ciph.family == family2022 {
+			otherPassword = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, ciph.keyLen))
+		}
+		other, err := NewCipher(ciph.Method(), otherPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if recover() == nil {
+				t.Error("NewServer took a filter made for another key")
+			}
+		}()
+		NewServer(other, ServerOptions{Logger: quiet, Replay: shared})
 	})
 }
 

@@ -18,11 +18,11 @@ import (
 // ServerOptions tunes a Server.
 type ServerOptions struct {
 	Logger *slog.Logger
-	// ReplayCapacity bounds the salt filter of AEAD (2017) methods and the IV filter of
-	// stream methods: they remember at least this many and at most twice as many.
-	// Zero means DefaultReplayCapacity. SIP022 methods instead remember every salt for
-	// 60 seconds, as their spec requires.
-	ReplayCapacity int
+	// Replay is where the server records the salts (stream methods: IVs) it sees;
+	// servers given the same filter refuse a request any of them accepted. It must have
+	// been made for the server's method and key. Nil gives the server its own, of
+	// DefaultReplayCapacity.
+	Replay *ReplayFilter
 }
 
 // Server is a Shadowsocks inbound.
@@ -37,28 +37,29 @@ type ServerOptions struct {
 type Server struct {
 	cipher *Cipher
 	log    *slog.Logger
-	replay *saltSet // stream IVs and AEAD salts, bounded by count
-	salts  *saltSet // SIP022 salts, bounded by age
+	replay *ReplayFilter
 	now    func() time.Time
 }
 
 var _ proxy.Inbound = (*Server)(nil)
 
-// NewServer returns an inbound that decrypts with c.
+// NewServer returns an inbound that decrypts with c. It panics if opts.Replay was made
+// for another method or key.
 func NewServer(c *Cipher, opts ServerOptions) *Server {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	capacity := opts.ReplayCapacity
-	if capacity <= 0 {
-		capacity = DefaultReplayCapacity
+	replay := opts.Replay
+	if replay == nil {
+		replay = NewReplayFilter(c, 0)
+	} else if replay.key != c.ReplayKey() {
+		panic("shadowsocks: replay filter made for another method or key")
 	}
 	return &Server{
 		cipher: c,
 		log:    log,
-		replay: newCountedSaltSet(capacity),
-		salts:  newTimedSaltSet(saltTTL),
+		replay: replay,
 		now:    time.Now,
 	}
 }
@@ -113,7 +114,7 @@ func (s *Server) handshakeStream(raw net.Conn) (string, *conn, error) {
 		return "", nil, err
 	}
 	// An IV cannot be authenticated, so it is recorded at once.
-	if !s.replay.add(iv, time.Time{}) {
+	if !s.replay.salts.add(iv, time.Time{}) {
 		return "", nil, ErrReplay
 	}
 	stream, err := ciph.stream(iv, true)
@@ -138,7 +139,7 @@ func (s *Server) streamEncoder() (*streamEncoder, error) {
 	ciph := s.cipher
 	iv := make([]byte, ciph.saltLen)
 	rand.Read(iv)
-	s.replay.add(iv, time.Time{})
+	s.replay.salts.add(iv, time.Time{})
 	stream, err := ciph.stream(iv, false)
 	if err != nil {
 		return nil, err
@@ -162,7 +163,7 @@ func (s *Server) handshakeAEAD(raw net.Conn) (dest string, c *conn, err error) {
 	if err := dec.readChunk(); err != nil {
 		return "", nil, err
 	}
-	if !s.replay.add(dec.salt, time.Time{}) {
+	if !s.replay.salts.add(dec.salt, time.Time{}) {
 		return "", nil, ErrReplay
 	}
 	dec.salt = nil
@@ -174,7 +175,7 @@ func (s *Server) handshakeAEAD(raw net.Conn) (dest string, c *conn, err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	s.replay.add(salt, time.Time{}) // no reflecting our response back at us
+	s.replay.salts.add(salt, time.Time{}) // no reflecting our response back at us
 	return dest, newConn(raw, dec, &aeadEncoder{sealer: sl, salt: salt}), nil
 }
 
@@ -217,7 +218,7 @@ func (s *Server) handshake2022(raw net.Conn) (dest string, c *conn, err error) {
 		return "", nil, err
 	}
 	varLen := int(binary.BigEndian.Uint16(h[9:]))
-	if !s.salts.add(dec.salt, now) {
+	if !s.replay.salts.add(dec.salt, now) {
 		return "", nil, ErrReplay
 	}
 	vh, err := dec.open(varLen, nil)
