@@ -50,6 +50,9 @@ type Instance struct {
 	metrics    *metrics.Proxy
 
 	gen atomic.Pointer[generation] // what new connections use
+	// reloading runs Reloads one at a time, so that each builds on the replay filters
+	// of the generation the one before stored.
+	reloading sync.Mutex
 
 	mu        sync.Mutex
 	started   bool
@@ -73,6 +76,7 @@ type generation struct {
 	inbounds  []inboundSpec
 	// serverOpts are Options.Server with the config's policy filling what it leaves zero.
 	serverOpts proxy.ServerOptions
+	replay     *replayFilters
 }
 
 type inboundSpec struct {
@@ -163,7 +167,11 @@ func (in *Instance) build(cfg *config.Config) (*generation, error) {
 		paths:      paths,
 		serverOpts: withPolicy(in.serverOpts, cfg.Policy),
 	}
-	b := &builder{log: in.log}
+	b := &builder{log: in.log, replay: newReplayFilters(), prevReplay: newReplayFilters()}
+	if prev := in.gen.Load(); prev != nil {
+		b.prevReplay = prev.replay
+	}
+	gen.replay = b.replay
 	for _, i := range order {
 		o := &cfg.Outbounds[i]
 		path := fmt.Sprintf("outbounds[%d]", i)
@@ -320,9 +328,13 @@ func (in *Instance) serve(l *listener) {
 // An inbound whose listen address and port are unchanged keeps its socket, so no
 // connection attempt is refused during the swap; only what runs for each new connection
 // changes. An inbound at a new address is bound before anything is swapped, and one
-// whose address is gone stops accepting while its connections drain. If cfg does not
-// build or a new address cannot be bound, nothing changes and the error says why.
+// whose address is gone stops accepting while its connections drain. The replay filters
+// of VMess and of each Shadowsocks method and key that cfg still has carry over, so a
+// request accepted before the reload is refused after it. If cfg does not build or a new
+// address cannot be bound, nothing changes and the error says why.
 func (in *Instance) Reload(ctx context.Context, cfg *config.Config) error {
+	in.reloading.Lock()
+	defer in.reloading.Unlock()
 	gen, err := in.build(cfg)
 	if err != nil {
 		return err

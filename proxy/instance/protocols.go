@@ -20,6 +20,9 @@ import (
 // builder carries what protocol constructors share.
 type builder struct {
 	log *slog.Logger
+	// replay collects this build's replay filters, taking over those of prevReplay: the
+	// generation being replaced (empty for the first build).
+	replay, prevReplay *replayFilters
 }
 
 type (
@@ -223,7 +226,7 @@ func buildVMessInbound(b *builder, in *config.InboundConfig, path string) (proxy
 		b.log.Warn("insecure VMess inbound: legacy (alterId > 0) headers are accepted",
 			"inbound", in.Tag, "path", path+".settings.disableInsecureEncryption")
 	}
-	srv, err := vmess.NewServer(users, vmess.ServerOptions{AllowLegacy: allowLegacy, Logger: b.log})
+	srv, err := vmess.NewServer(users, vmess.ServerOptions{AllowLegacy: allowLegacy, Logger: b.log, Replay: b.vmessReplayFilter()})
 	if err != nil {
 		return nil, pathError(path+".settings", err)
 	}

@@ -54,5 +54,5 @@ func buildShadowsocksInbound(b *builder, in *config.InboundConfig, path string) 
 	if err != nil {
 		return nil, err
 	}
-	return shadowsocks.NewServer(c, shadowsocks.ServerOptions{Logger: b.log}), nil
+	return shadowsocks.NewServer(c, shadowsocks.ServerOptions{Logger: b.log, Replay: b.shadowsocksReplayFilter(c)}), nil
 }
