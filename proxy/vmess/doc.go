@@ -42,7 +42,8 @@
 //	          0x10 authenticated length (decoded; our client does not send it)
 //
 // Every body key and IV pair is remembered for the whole window, so a replayed session is
-// refused under either header.
+// refused under either header. A domain name that socksaddr.CheckDomain refuses (one the
+// router or the next hop would read as another host) makes a bad header.
 //
 // # Response (server to client)
 //

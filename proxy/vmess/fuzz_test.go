@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/proxychain/proxychain/proxy/socksaddr"
 )
 
 // fuzzServer is a fresh server (empty replay filters) at a fixed time, with the spec's
@@ -36,7 +38,8 @@ func checkDecoded(t *testing.T, sess session, err error) {
 	if err != nil {
 		return
 	}
-	if _, _, err := net.SplitHostPort(sess.h.dest); err != nil {
+	host, _, err := net.SplitHostPort(sess.h.dest)
+	if err != nil || socksaddr.CheckDomain(host) != nil {
 		t.Fatalf("accepted a request with destination %q", sess.h.dest)
 	}
 	if err := (bodySpec{security: sess.h.security, options: sess.h.options}).check(); err != nil {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+
+	"github.com/proxychain/proxychain/proxy/socksaddr"
 )
 
 // Body securities as they travel in the header's low nibble.
@@ -171,7 +173,13 @@ func parseAddress(b []byte) (string, int, error) {
 		if len(b) < 4 || b[3] == 0 || len(b) < 4+int(b[3]) {
 			return "", 0, fmt.Errorf("%w: bad domain", ErrHeader)
 		}
-		return net.JoinHostPort(string(b[4:4+int(b[3])]), port), 4 + int(b[3]), nil
+		host := string(b[4 : 4+int(b[3])])
+		// Refused as the SOCKS and Shadowsocks inbounds refuse it: a name the router or
+		// the next hop would read as another host (a zoned IPv6 literal matches no IP rule).
+		if err := socksaddr.CheckDomain(host); err != nil {
+			return "", 0, fmt.Errorf("%w: domain %q: %w", ErrHeader, host, err)
+		}
+		return net.JoinHostPort(host, port), 4 + int(b[3]), nil
 	}
 	return "", 0, fmt.Errorf("%w: address type %d", ErrHeader, b[2])
 }

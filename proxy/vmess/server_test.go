@@ -316,6 +316,38 @@ func TestProbes(t *testing.T) {
 	}
 }
 
+// TestBadDomainRefused: a domain name that the router or the next hop would read as
+// another host, such as a zoned IPv6 literal that no IP rule matches, makes a bad header,
+// refused like any other: no byte back, no dial, the connection held open.
+func TestBadDomainRefused(t *testing.T) {
+	srv, c := testPair(t, 0)
+	d := newRecordingDialer()
+	addr := startServer(t, srv, d)
+	// withDomain seals a request whose destination is name, port 80, sent as a domain.
+	withDomain := func(name string) []byte {
+		h, _, _ := c.newRequest("example.com:80")
+		dest := append([]byte{0, 80, addrDomain, byte(len(name))}, name...)
+		var plain [maxHeaderLen]byte
+		return c.sealAEAD(appendRequestHeader(plain[:0], h, dest, nil))
+	}
+	fresh, _ := testPair(t, 0)
+	if sess, err := decodeWire(fresh, withDomain("example.com")); err != nil || sess.h.dest != "example.com:80" {
+		t.Fatalf("a good domain: %q, %v", sess.h.dest, err)
+	}
+	conns := map[string]net.Conn{}
+	for _, name := range []string{"::1%lo", "fe80::1%eth0", "127.0.0.1:22", "[::1]", "a b", "x/y", "host\x00"} {
+		wire := withDomain(name)
+		if _, err := decodeWire(fresh, wire); !errors.Is(err, ErrHeader) {
+			t.Errorf("domain %q: %v, want ErrHeader", name, err)
+		}
+		conns[fmt.Sprintf("domain %q", name)] = probe(t, addr, wire)
+	}
+	expectSilence(t, conns)
+	if len(d.dials) != 0 {
+		t.Errorf("%d dials for bad domains, the first %q", len(d.dials), <-d.dials)
+	}
+}
+
 // recordHandler counts log records by level.
 type recordHandler struct {
 	mu     sync.Mutex
