@@ -91,16 +91,22 @@ func (r *ProxyChainReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	r.setSecure(status, &pc)
 
 	res, renderErr := r.render(ctx, &pc)
-	var writeErr error
+	// An API error, returned after the status write so that controller-runtime retries
+	// with backoff: nothing else may change to wake the chain.
+	var apiErr error
 	switch {
 	case renderErr != nil:
 		// Keep whatever was written last: running sidecars go on with the last good
 		// config, and Ready=False says why it is not the current one.
-		r.setReady(status, pc.Generation, metav1.ConditionFalse, reasonFor(renderErr), renderErr.Error())
+		reason, userFixable := reasonFor(renderErr)
+		r.setReady(status, pc.Generation, metav1.ConditionFalse, reason, renderErr.Error())
+		if !userFixable {
+			apiErr = renderErr
+		}
 	default:
-		writeErr = r.write(ctx, &pc, res)
-		if writeErr != nil {
-			r.setReady(status, pc.Generation, metav1.ConditionFalse, v1alpha1.ReasonWriteFailed, writeErr.Error())
+		if err := r.write(ctx, &pc, res); err != nil {
+			apiErr = err
+			r.setReady(status, pc.Generation, metav1.ConditionFalse, v1alpha1.ReasonWriteFailed, err.Error())
 		} else {
 			r.setReady(status, pc.Generation, metav1.ConditionTrue, v1alpha1.ReasonRendered, MessageRendered)
 			setChains(status, &pc, res)
@@ -115,10 +121,10 @@ func (r *ProxyChainReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		return ctrl.Result{}, err
 	}
-	if writeErr != nil {
-		return ctrl.Result{}, writeErr
+	if apiErr != nil {
+		return ctrl.Result{}, apiErr
 	}
-	// A render error waits for a change: the chain and its Secrets are watched.
+	// A user-fixable render error waits for a change: the chain and its Secrets are watched.
 	return ctrl.Result{}, nil
 }
 
@@ -143,7 +149,10 @@ func (r *ProxyChainReconciler) render(ctx context.Context, pc *v1alpha1.ProxyCha
 	return render.Render(&pc.Spec, secrets)
 }
 
-func reasonFor(err error) string {
+// reasonFor is the Ready reason for an error of render, and whether the user must fix
+// it: render's typed errors are the spec's or the Secrets' fault, and only a change to
+// them can help.
+func reasonFor(err error) (reason string, userFixable bool) {
 	var (
 		notFound *render.SecretNotFoundError
 		invalid  *render.InvalidCredentialError
@@ -151,13 +160,15 @@ func reasonFor(err error) string {
 	)
 	switch {
 	case errors.As(err, &notFound):
-		return v1alpha1.ReasonSecretNotFound
+		return v1alpha1.ReasonSecretNotFound, true
 	case errors.As(err, &invalid):
-		return v1alpha1.ReasonInvalidCredential
+		return v1alpha1.ReasonInvalidCredential, true
 	case errors.As(err, &chainErr):
-		return v1alpha1.ReasonInvalidChain
+		return v1alpha1.ReasonInvalidChain, true
 	}
-	return v1alpha1.ReasonWriteFailed // an API error while reading Secrets
+	// An API error reading a Secret (timeout, 429, 503, Forbidden): passing, or an
+	// operator's fault, and retried either way.
+	return v1alpha1.ReasonReadFailed, false
 }
 
 // write stores the credentials Secret, then the ConfigMap, so a config never names

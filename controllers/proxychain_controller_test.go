@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,5 +324,56 @@ func TestMissingSecret(t *testing.T) {
 	}
 	if after.ResourceVersion != cm.ResourceVersion {
 		t.Error("ConfigMap changed while a key was missing")
+	}
+}
+
+// flakyReader fails the first failures Gets of a Secret with 503, as an overloaded API
+// server does, and passes every other read to the API server.
+type flakyReader struct {
+	client.Reader
+	failures atomic.Int32 // still to inject
+}
+
+func (f *flakyReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok && f.failures.Add(-1) >= 0 {
+		return apierrors.NewServiceUnavailable("injected by the test")
+	}
+	return f.Reader.Get(ctx, key, obj, opts...)
+}
+
+// TestSecretReadErrorRetried: a failing read of a referenced Secret is no fault of the
+// chain's, so the reconciler retries it by itself, and the chain becomes Ready with no
+// change to it or to its Secrets to wake it.
+func TestSecretReadErrorRetried(t *testing.T) {
+	requireEnv(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	createSeedSecrets(t, ns)
+	// More failures than there are events to wake the chain (its creation, its status
+	// write, the Secrets' initial listing), so only a retry gets past them.
+	const failures = 5
+	reader := &flakyReader{}
+	reader.failures.Store(failures)
+	startReconciler(t, ns, func(r client.Reader) client.Reader { reader.Reader = r; return reader })
+
+	pc := &v1alpha1.ProxyChain{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "flaky", Labels: map[string]string{ownReconcilerLabel: "true"}},
+		Spec:       rendertest.SeedSpec(),
+	}
+	if err := k8sClient.Create(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	got := waitCondition(t, client.ObjectKeyFromObject(pc), v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonRendered)
+	if left := reader.failures.Load(); left > 0 {
+		t.Fatalf("Ready with %d of %d injected failures unused: the test did not test", left, failures)
+	}
+	if got.Generation != pc.Generation {
+		t.Errorf("chain generation %d, created at %d", got.Generation, pc.Generation)
+	}
+	// The failures were reported as reads, not as writes.
+	waitEvents(t, ns, "flaky", "Warning/"+v1alpha1.ReasonReadFailed, "Normal/"+v1alpha1.ReasonRendered)
+	var cm corev1.ConfigMap
+	if err := k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "flaky-proxychain"}, &cm); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -16,14 +16,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/proxychain/proxychain/api/v1alpha1"
 	"github.com/proxychain/proxychain/controllers"
 	"github.com/proxychain/proxychain/internal/testenv"
 )
@@ -38,6 +44,8 @@ var (
 		},
 	}
 	k8sClient client.Client
+	// restConfig reaches the suite's API server, for tests that start a manager of their own.
+	restConfig *rest.Config
 	// skipReason is set when the envtest binaries are missing outside CI.
 	skipReason string
 	// transitionTime is the injected clock's time, so conditions' times are known.
@@ -82,11 +90,18 @@ func runSuite(m *testing.M) int {
 		}
 	}()
 
+	restConfig = cfg
+
 	scheme := controllers.NewScheme()
 	wh := env.WebhookInstallOptions
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Client:                 controllers.ClientOptions(),
+		Scheme: scheme,
+		Client: controllers.ClientOptions(),
+		// Chains a test gives to a reconciler of its own (startReconciler) are not this
+		// one's: two reconcilers of one chain would hide what the test's does.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&v1alpha1.ProxyChain{}: {Label: mustSelector("!" + ownReconcilerLabel)},
+		}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "127.0.0.1:0",
 		WebhookServer: webhook.NewServer(webhook.Options{
@@ -139,6 +154,63 @@ func waitForWebhook(addr string) error {
 			return fmt.Errorf("webhook server at %s: %w", addr, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ownReconcilerLabel marks a chain that only a test's own reconciler handles.
+const ownReconcilerLabel = "test.proxychain.io/own-reconciler"
+
+func mustSelector(s string) labels.Selector {
+	sel, err := labels.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return sel
+}
+
+// startReconciler runs a second manager until t ends, with a ProxyChain reconciler that
+// reads through wrap(the API reader), for the chains in ns labeled ownReconcilerLabel
+// only. It returns once the manager's caches have synced.
+func startReconciler(t *testing.T, ns string, wrap func(client.Reader) client.Reader) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme: controllers.NewScheme(),
+		Client: controllers.ClientOptions(),
+		Cache: cache.Options{
+			DefaultNamespaces: map[string]cache.Config{ns: {}},
+			ByObject: map[client.Object]cache.ByObject{
+				&v1alpha1.ProxyChain{}: {Label: mustSelector(ownReconcilerLabel)},
+			},
+		},
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		// The suite's manager already has a controller named proxychain in this process.
+		Controller: crconfig.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.ProxyChainReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: wrap(mgr.GetAPIReader()),
+		Recorder:  mgr.GetEventRecorder(controllers.ManagerName),
+		Clock:     clocktesting.NewFakePassiveClock(transitionTime),
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("own manager: %v", err)
+		}
+	})
+	syncCtx, syncCancel := context.WithTimeout(ctx, timeout)
+	defer syncCancel()
+	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
+		t.Fatal("own manager: caches did not sync")
 	}
 }
 

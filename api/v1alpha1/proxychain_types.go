@@ -328,6 +328,7 @@ const (
 	ReasonSecretNotFound    = "SecretNotFound"
 	ReasonInvalidCredential = "InvalidCredential"
 	ReasonInvalidChain      = "InvalidChain"
+	ReasonReadFailed        = "ReadFailed" // an API error reading a referenced Secret; retried
 	ReasonWriteFailed       = "WriteFailed"
 
 	ReasonAllHopsAEAD  = "AllHopsAEAD"
