@@ -2,10 +2,15 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -199,4 +204,140 @@ func TestWebhookRejectsBadGraphs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// skipValidationLabel marks chains the ProxyChain webhook skips while
+// skipChainValidation is in force.
+const skipValidationLabel = "test.proxychain.io/skip-validation"
+
+// skipChainValidation makes the API server skip the ProxyChain webhook for chains labeled
+// skipValidationLabel, until the returned restore is called or t ends. It stands for the
+// webhook not running yet when a chain was created.
+func skipChainValidation(t *testing.T) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	var original *metav1.LabelSelector
+	setSelector := func(set func(*admissionregistrationv1.ValidatingWebhook)) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var list admissionregistrationv1.ValidatingWebhookConfigurationList
+			if err := k8sClient.List(ctx, &list); err != nil {
+				return err
+			}
+			for i := range list.Items {
+				for j := range list.Items[i].Webhooks {
+					if hook := &list.Items[i].Webhooks[j]; hook.Name == "vproxychain.proxychain.io" {
+						set(hook)
+						return k8sClient.Update(ctx, &list.Items[i])
+					}
+				}
+			}
+			return fmt.Errorf("vproxychain.proxychain.io not installed")
+		})
+	}
+	if err := setSelector(func(h *admissionregistrationv1.ValidatingWebhook) {
+		original = h.ObjectSelector.DeepCopy()
+		h.ObjectSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: skipValidationLabel, Operator: metav1.LabelSelectorOpDoesNotExist},
+		}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			if err := setSelector(func(h *admissionregistrationv1.ValidatingWebhook) { h.ObjectSelector = original }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+// TestInvalidChainCanBeDeleted: a chain stored while the webhook was not running, with a
+// graph the webhook refuses, can still be labeled, lose its finalizer and go; a change to
+// its spec that leaves it invalid is still refused.
+func TestInvalidChainCanBeDeleted(t *testing.T) {
+	requireEnv(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	const finalizer = "test.proxychain.io/hold"
+	const denial = `admission webhook "vproxychain.proxychain.io" denied the request: ProxyChain.proxychain.io "stale" is invalid: ` +
+		`spec.outbounds[0].proxySettings.tag: Invalid value: "DOJP": no outbound tagged "DOJP"`
+
+	restore := skipChainValidation(t)
+	spec := rendertest.SeedSpec()
+	spec.Outbounds[0].ProxySettings.Tag = "DOJP"
+	pc := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{
+		Namespace: ns, Name: "stale", Labels: map[string]string{skipValidationLabel: "true"}, Finalizers: []string{finalizer},
+	}, Spec: spec}
+	// The API server takes up a changed webhook configuration a moment later.
+	eventually(t, timeout, func() error { return k8sClient.Create(ctx, pc.DeepCopy()) })
+	key := client.ObjectKeyFromObject(pc)
+
+	// The webhook back in force for every chain, this one included.
+	restore()
+	respec := func(pc *v1alpha1.ProxyChain) { pc.Spec.Outbounds[1].Settings.Servers[0].Port++ } // still invalid
+	eventually(t, timeout, func() error {
+		err := updateChain(ctx, key, respec, client.DryRunAll)
+		if err == nil || err.Error() != denial {
+			return fmt.Errorf("spec change on the invalid chain: got %v, want the webhook's denial", err)
+		}
+		return nil
+	})
+
+	t.Run("spec change still denied", func(t *testing.T) {
+		if err := updateChain(ctx, key, respec); err == nil || err.Error() != denial {
+			t.Errorf("got  %v\nwant %s", err, denial)
+		}
+		var got v1alpha1.ProxyChain
+		if err := k8sClient.Get(ctx, key, &got); err != nil {
+			t.Fatal(err)
+		}
+		if port := got.Spec.Outbounds[1].Settings.Servers[0].Port; port != spec.Outbounds[1].Settings.Servers[0].Port {
+			t.Errorf("stored port %d, created with %d", port, spec.Outbounds[1].Settings.Servers[0].Port)
+		}
+	})
+
+	t.Run("label added", func(t *testing.T) {
+		if err := updateChain(ctx, key, func(pc *v1alpha1.ProxyChain) { pc.Labels = map[string]string{"team": "net"} }); err != nil {
+			t.Fatal(err)
+		}
+		var got v1alpha1.ProxyChain
+		if err := k8sClient.Get(ctx, key, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Labels["team"] != "net" {
+			t.Errorf("labels %v", got.Labels)
+		}
+	})
+
+	t.Run("finalizer removed while deleting", func(t *testing.T) {
+		if err := k8sClient.Delete(ctx, pc); err != nil {
+			t.Fatal(err)
+		}
+		// As a controller releasing its hold does it: a patch of the finalizers alone.
+		if err := k8sClient.Patch(ctx, pc, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`))); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, timeout, func() error {
+			if err := k8sClient.Get(ctx, key, &v1alpha1.ProxyChain{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("chain still there: %v", err)
+			}
+			return nil
+		})
+	})
+}
+
+// updateChain reads the chain, edits it and writes it back, again on a conflict: the
+// operator writes the chain's status meanwhile.
+func updateChain(ctx context.Context, key client.ObjectKey, edit func(*v1alpha1.ProxyChain), opts ...client.UpdateOption) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var pc v1alpha1.ProxyChain
+		if err := k8sClient.Get(ctx, key, &pc); err != nil {
+			return err
+		}
+		edit(&pc)
+		return k8sClient.Update(ctx, &pc, opts...)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -38,8 +39,14 @@ func (ChainValidator) ValidateCreate(_ context.Context, pc *v1alpha1.ProxyChain)
 	return nil, validate(pc)
 }
 
-// ValidateUpdate checks the updated chain's graph.
-func (ChainValidator) ValidateUpdate(_ context.Context, _, pc *v1alpha1.ProxyChain) (admission.Warnings, error) {
+// ValidateUpdate checks the updated chain's graph when its spec changes. An update of
+// metadata alone, or of a chain being deleted, is allowed as it is: a chain stored
+// invalid (before the webhook ran, or by an older operator) must still be able to be
+// labeled, and to lose its finalizers and go.
+func (ChainValidator) ValidateUpdate(_ context.Context, old, pc *v1alpha1.ProxyChain) (admission.Warnings, error) {
+	if pc.DeletionTimestamp != nil || equality.Semantic.DeepEqual(old.Spec, pc.Spec) {
+		return nil, nil
+	}
 	return nil, validate(pc)
 }
 

@@ -36,10 +36,11 @@ func TestValidatorMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pc := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: rendertest.SeedSpec()}
+			old := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: rendertest.SeedSpec()}
+			pc := old.DeepCopy()
 			tt.edit(&pc.Spec)
 			_, createErr := ChainValidator{}.ValidateCreate(context.Background(), pc)
-			_, updateErr := ChainValidator{}.ValidateUpdate(context.Background(), pc, pc)
+			_, updateErr := ChainValidator{}.ValidateUpdate(context.Background(), old, pc)
 			for _, err := range []error{createErr, updateErr} {
 				got := ""
 				if err != nil {
@@ -48,6 +49,41 @@ func TestValidatorMessages(t *testing.T) {
 				if got != tt.want {
 					t.Errorf("got  %s\nwant %s", got, tt.want)
 				}
+			}
+		})
+	}
+}
+
+// TestValidatorLetsInvalidChainsGo: an update that leaves the spec as it is, or of a
+// chain being deleted, is allowed even when the stored chain is invalid; a spec change
+// that leaves it invalid is not.
+func TestValidatorLetsInvalidChainsGo(t *testing.T) {
+	old := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Name: "c", Finalizers: []string{"example.test/hold"}}, Spec: rendertest.SeedSpec()}
+	old.Spec.Outbounds[0].ProxySettings.Tag = "DOJP"
+	tests := []struct {
+		name    string
+		edit    func(*v1alpha1.ProxyChain)
+		allowed bool
+	}{
+		{"label added", func(pc *v1alpha1.ProxyChain) { pc.Labels = map[string]string{"team": "net"} }, true},
+		{"finalizer removed", func(pc *v1alpha1.ProxyChain) { pc.Finalizers = nil }, true},
+		{"finalizer removed while deleting", func(pc *v1alpha1.ProxyChain) {
+			pc.DeletionTimestamp = &metav1.Time{}
+			pc.Finalizers = nil
+		}, true},
+		{"spec changed while deleting", func(pc *v1alpha1.ProxyChain) {
+			pc.DeletionTimestamp = &metav1.Time{}
+			pc.Spec.Outbounds[1].Settings.Servers[0].Port++
+		}, true},
+		{"spec changed, still invalid", func(pc *v1alpha1.ProxyChain) { pc.Spec.Outbounds[1].Settings.Servers[0].Port++ }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pc := old.DeepCopy()
+			tt.edit(pc)
+			_, err := ChainValidator{}.ValidateUpdate(context.Background(), old, pc)
+			if (err == nil) != tt.allowed {
+				t.Errorf("allowed %v, want %v (err %v)", err == nil, tt.allowed, err)
 			}
 		})
 	}
