@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -47,6 +48,10 @@ const (
 	actionReconcile = "Reconcile"
 	// maxEventNote is the events.k8s.io/v1 limit on an Event's note.
 	maxEventNote = 1024
+	// maxConditionMessage is the API server's limit on a condition's message, in bytes. The
+	// messages are built to stay well under it (render names at most ten missing keys);
+	// this is the backstop, since a message over it fails the whole status write.
+	maxConditionMessage = 32768
 	// conflictRetry is how soon a reconcile whose status write conflicted runs again.
 	conflictRetry = time.Second
 )
@@ -264,11 +269,24 @@ func (r *ProxyChainReconciler) setCondition(status *v1alpha1.ProxyChainStatus, t
 		Type:               typ,
 		Status:             s,
 		Reason:             reason,
-		Message:            message,
+		Message:            truncate(message, maxConditionMessage),
 		ObservedGeneration: generation,
 		// Used only when the status changes; SetStatusCondition keeps the old time otherwise.
 		LastTransitionTime: metav1.NewTime(r.Clock.Now()),
 	})
+}
+
+// truncate cuts s to at most n bytes, marking the cut with "...". It cuts between runes:
+// a split one is invalid UTF-8, which JSON encodes as a longer U+FFFD.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func setChains(status *v1alpha1.ProxyChainStatus, pc *v1alpha1.ProxyChain, res *render.Result) {
@@ -310,10 +328,7 @@ func (r *ProxyChainReconciler) updateStatus(ctx context.Context, pc *v1alpha1.Pr
 		if c.Status != metav1.ConditionTrue {
 			eventType = corev1.EventTypeWarning
 		}
-		note := fmt.Sprintf("%s=%s: %s", c.Type, c.Status, c.Message)
-		if len(note) > maxEventNote {
-			note = note[:maxEventNote-3] + "..."
-		}
+		note := truncate(fmt.Sprintf("%s=%s: %s", c.Type, c.Status, c.Message), maxEventNote)
 		r.Recorder.Eventf(pc, nil, eventType, c.Reason, actionReconcile, "%s", note)
 	}
 	return nil

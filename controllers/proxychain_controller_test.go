@@ -377,3 +377,20 @@ func TestSecretReadErrorRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestManyMissingKeys: a chain referencing hundreds of missing keys still gets its Ready
+// condition. Listing each would pass the 32768 characters the API server allows a
+// condition's message.
+func TestManyMissingKeys(t *testing.T) {
+	requireEnv(t)
+	ns := newNamespace(t)
+	spec := rendertest.ManyRefsSpec(2, "absent") // 512 references
+	pc := createChain(t, ns, "wide", spec)
+	got := waitCondition(t, client.ObjectKeyFromObject(pc), v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound)
+	msg := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady).Message
+	first := `render: secret "absent" not found (spec.outbounds[0].settings.vnext[0].users[0].idFrom); `
+	if !strings.HasPrefix(msg, first) || !strings.HasSuffix(msg, "; and 502 more") || len(msg) > 2048 {
+		t.Errorf("Ready message (%d bytes) does not name the first 10 references and count the rest:\n%s", len(msg), msg)
+	}
+	waitEvents(t, ns, "wide", "Warning/"+v1alpha1.ReasonSecretNotFound)
+}

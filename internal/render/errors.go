@@ -48,10 +48,19 @@ type SecretNotFoundError struct {
 	Missing []MissingKey
 }
 
+// maxListedMissing is how many missing references the message of a SecretNotFoundError
+// names; it counts the rest. A chain can hold thousands of references, and a condition's
+// message at most 32768 bytes: ten, at most about 600 bytes each, stay well under it.
+const maxListedMissing = 10
+
 func (e *SecretNotFoundError) Error() string {
-	parts := make([]string, len(e.Missing))
-	for i, m := range e.Missing {
+	n := min(len(e.Missing), maxListedMissing)
+	parts := make([]string, n, n+1)
+	for i, m := range e.Missing[:n] {
 		parts[i] = m.String()
+	}
+	if more := len(e.Missing) - n; more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", more))
 	}
 	return "render: " + strings.Join(parts, "; ")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -251,6 +252,30 @@ func TestRenderErrors(t *testing.T) {
 				t.Errorf("error echoes the credential: %v", err)
 			}
 		})
+	}
+}
+
+// TestManyMissingKeysMessage: the message names the first ten missing references and
+// counts the rest, so it fits a condition however many a chain holds; the error still
+// lists them all.
+func TestManyMissingKeysMessage(t *testing.T) {
+	spec := rendertest.ManyRefsSpec(32, "absent") // the schema's most: 8192 references
+	_, err := render.Render(&spec, render.Secrets{})
+	var notFound *render.SecretNotFoundError
+	if !errors.As(err, &notFound) {
+		t.Fatalf("error %T: %v", err, err)
+	}
+	if len(notFound.Missing) != 8192 {
+		t.Errorf("%d missing references, want 8192", len(notFound.Missing))
+	}
+	var want strings.Builder
+	want.WriteString("render: ")
+	for u := range 10 {
+		fmt.Fprintf(&want, `secret "absent" not found (spec.outbounds[0].settings.vnext[0].users[%d].idFrom); `, u)
+	}
+	want.WriteString("and 8182 more")
+	if err.Error() != want.String() {
+		t.Errorf("message\n got %s\nwant %s", err, want.String())
 	}
 }
 

@@ -67,6 +67,27 @@ func SeedSpec() v1alpha1.ProxyChainSpec {
 	}
 }
 
+// ManyRefsSpec is a valid chain of the given number of VMess outbounds, each with the
+// schema's most servers and users per server, every user's id a key of secret: 256
+// references per outbound.
+func ManyRefsSpec(outbounds int, secret string) v1alpha1.ProxyChainSpec {
+	var spec v1alpha1.ProxyChainSpec
+	for o := range outbounds {
+		out := v1alpha1.Outbound{Tag: fmt.Sprintf("out%d", o), Protocol: v1alpha1.ProtocolVMess, Settings: &v1alpha1.OutboundSettings{}}
+		for v := range 16 {
+			server := v1alpha1.VMessServer{Address: fmt.Sprintf("10.0.%d.%d", o, v), Port: 443}
+			for u := range 16 {
+				server.Users = append(server.Users, v1alpha1.VMessUser{IDFrom: v1alpha1.CredentialSource{
+					SecretKeyRef: v1alpha1.SecretKeySelector{Name: secret, Key: fmt.Sprintf("%d-%d-%d", o, v, u)},
+				}})
+			}
+			out.Settings.Vnext = append(out.Settings.Vnext, server)
+		}
+		spec.Outbounds = append(spec.Outbounds, out)
+	}
+	return spec
+}
+
 // Outbound is a loaded outbound with its secrets in place of their file names, so a
 // config that embeds credentials and one that names files compare equal.
 type Outbound struct {
