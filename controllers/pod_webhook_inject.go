@@ -388,7 +388,8 @@ func initContainer(s SidecarConfig, cidrs []string, ports []int32) (corev1.Conta
 }
 
 // configVolume projects the chain's ConfigMap and credentials Secret into one
-// directory, updated atomically as one payload.
+// directory. The kubelet refreshes the two separately, so they can briefly be of two
+// revisions (see internal/render's package doc).
 func configVolume(chain string) corev1.Volume {
 	sources := []corev1.VolumeProjection{
 		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: render.ConfigMapName(chain)}}},

@@ -176,8 +176,9 @@ func reasonFor(err error) (reason string, userFixable bool) {
 	return v1alpha1.ReasonReadFailed, false
 }
 
-// write stores the credentials Secret, then the ConfigMap, so a config never names
-// files the Secret does not have yet. Each is written only when it differs.
+// write stores the credentials Secret, then the ConfigMap, so a stored config never
+// names files the Secret does not have yet (a pod can still see the two out of step for
+// a moment: see internal/render's package doc). Each is written only when it differs.
 func (r *ProxyChainReconciler) write(ctx context.Context, pc *v1alpha1.ProxyChain, res *render.Result) error {
 	labels := map[string]string{LabelManagedBy: ManagerName, LabelChain: pc.Name}
 	secret := &corev1.Secret{

@@ -5,11 +5,18 @@
 // # Layout in the pod
 //
 // The sidecar mounts one projected volume at MountPath holding both the ConfigMap's
-// config.json and every key of the credentials Secret. A projected volume is updated
-// atomically as one payload, so a pod never sees a config.json whose credential files are
-// from another revision. The rendered config names each credential by a path relative to
-// its own directory (passwordFile, idFile, passFile), which proxy/config resolves
-// against the config file's directory:
+// config.json and every key of the credentials Secret. The kubelet swaps the volume's
+// files in at once, but builds them from its own copy of each object, refreshed
+// separately, and the reconciler writes the Secret, then the ConfigMap. So for a short
+// window after a render that changes both (until the kubelet next syncs the pod), a pod
+// can see a config.json with credential files from another revision. The sidecar refuses
+// a pair that does not load and keeps its running config; a pair that loads is applied,
+// so an outbound can briefly dial with a credential of the other revision. The matching
+// pair is applied when it arrives.
+//
+// The rendered config names each credential by a path relative to its own directory
+// (passwordFile, idFile, passFile), which proxy/config resolves against the config
+// file's directory:
 //
 //	/etc/proxychain/config.json                  from ConfigMap <name>-proxychain
 //	/etc/proxychain/<tag>-<server>-password      Shadowsocks password
