@@ -225,6 +225,15 @@ func TestRenderErrors(t *testing.T) {
 			message: `render: spec.outbounds[1].proxySettings.tag: no outbound tagged "nowhere"`,
 		},
 		{
+			// The schema's patterns pass it; the data plane's router would not start.
+			name: "rule the router cannot read",
+			edit: func(spec *v1alpha1.ProxyChainSpec, _ map[string]map[string][]byte) {
+				spec.Routing = &v1alpha1.Routing{Rules: []v1alpha1.RoutingRule{{Port: "70000", OutboundTag: "AliHK"}}}
+			},
+			check:   isType[*render.ChainError],
+			message: `render: spec: config: routing.rules[0].port: want ports like "53", "1000-2000" or "80,443", got "70000"`,
+		},
+		{
 			name: "self reference",
 			edit: func(spec *v1alpha1.ProxyChainSpec, _ map[string]map[string][]byte) {
 				spec.Outbounds[1].ProxySettings = &v1alpha1.ProxySettings{Tag: "AliHK"}
