@@ -54,6 +54,10 @@ func Load(paths ...string) (*Config, []Warning, error) {
 		merged.merge(cfg, filepath.Base(path))
 	}
 	if err := merged.Validate(); err != nil {
+		if len(paths) > 1 {
+			// The paths count in the merged lists, not in any one file's.
+			err = fmt.Errorf("%s merged: %w", strings.Join(paths, " + "), err)
+		}
 		return nil, warnings, err
 	}
 	return merged, warnings, nil

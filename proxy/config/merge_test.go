@@ -107,8 +107,9 @@ func TestLoadValidatesTheMergedConfig(t *testing.T) {
 	rules := filepath.Join(dir, "rules.json")
 	writeFile(t, rules, `{"routing": {"rules": [{"type": "field", "port": "53", "outboundTag": "nowhere"}]}}`)
 	_, _, err := Load("testdata/seed-basic.json", rules)
-	if err == nil || !strings.Contains(err.Error(), `"nowhere"`) {
-		t.Errorf("error %v, want one naming the unknown outbound tag", err)
+	want := "testdata/seed-basic.json + " + rules + ` merged: config: routing.rules[0].outboundTag: no outbound tagged "nowhere"`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
 	}
 }
 
