@@ -136,7 +136,7 @@ func appendAddress(b []byte, address string) ([]byte, error) {
 		return b, fmt.Errorf("vmess: bad port in %q", address)
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(port))
-	if ip, err := netip.ParseAddr(host); err == nil {
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Zone() == "" {
 		ip = ip.Unmap()
 		if ip.Is4() {
 			b = append(b, addrIPv4)
@@ -145,8 +145,10 @@ func appendAddress(b []byte, address string) ([]byte, error) {
 		}
 		return append(b, ip.AsSlice()...), nil
 	}
-	if len(host) == 0 || len(host) > 255 {
-		return b, fmt.Errorf("vmess: bad host in %q: domain must be 1..255 bytes", address)
+	// What a server refuses (parseAddress) is not sent: a zone would be dropped from an IP,
+	// and a name the next hop would read as another host would be refused there anyway.
+	if len(host) > 255 || socksaddr.CheckDomain(host) != nil {
+		return b, fmt.Errorf("vmess: bad host in %q: want an IP or a domain name of at most 255 bytes", address)
 	}
 	b = append(b, addrDomain, byte(len(host)))
 	return append(b, host...), nil

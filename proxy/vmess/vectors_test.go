@@ -214,7 +214,8 @@ func TestAddressCodec(t *testing.T) {
 	if want := append([]byte{0x01, 0xbb, addrDomain, 11}, "example.com"...); !bytes.Equal(b, want) {
 		t.Errorf("domain encoding %x, want %x", b, want)
 	}
-	for _, bad := range []string{"nohost", "a:99999", ":80", string(make([]byte, 256)) + ":1"} {
+	for _, bad := range []string{"nohost", "a:99999", ":80", string(make([]byte, 256)) + ":1",
+		"[fe80::1%eth0]:80", "[a/b]:80", "a b:80", "a@b:80"} {
 		if _, err := appendAddress(nil, bad); err == nil {
 			t.Errorf("appendAddress(%q) accepted", bad)
 		}
