@@ -103,13 +103,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.isClosing() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Anything else passes: out of descriptors (EMFILE, ENFILE) until connections
+			// end, out of buffers. Returning would leave the port completing handshakes
+			// that nobody accepts until the pod restarts.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.mu.Lock()
+			log := s.log
+			s.mu.Unlock()
+			log.Warn("accept failed; retrying", "err", err, "in", delay)
+			time.Sleep(delay)
+			continue
 		}
 		delay = 0
 		conn = NewSocket(conn)
