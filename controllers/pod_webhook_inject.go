@@ -51,6 +51,10 @@ type SidecarConfig struct {
 	Resources corev1.ResourceRequirements
 	// LogLevel is passed as -log-level; empty leaves the sidecar's default.
 	LogLevel string
+	// ClusterDNS are the cluster's resolvers, as the kubelet's clusterDNS lists them: what
+	// a ClusterFirst pod's resolv.conf names. The capture lets a pod query only these
+	// and its own nameservers on port 53. Empty means unknown: port 53 to any address.
+	ClusterDNS []netip.Addr
 }
 
 // Validate checks the flags' values before the manager starts.
@@ -65,7 +69,36 @@ func (s SidecarConfig) Validate() error {
 	if s.LogLevel != "" && !slices.Contains(SidecarLogLevels, s.LogLevel) {
 		errs = append(errs, fmt.Errorf("controllers: sidecar log level: %q is not one of %s", s.LogLevel, strings.Join(SidecarLogLevels, ", ")))
 	}
+	for _, a := range s.ClusterDNS {
+		if !a.IsValid() || a.Zone() != "" {
+			errs = append(errs, fmt.Errorf("controllers: cluster DNS: %q is not an IP address", a))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// ParseClusterDNS reads a comma-separated list of resolver addresses, IPv4 and IPv6,
+// as proxychain init's -dns takes them.
+func ParseClusterDNS(s string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, f := range splitList(s) {
+		a, err := parseResolver(f)
+		if err != nil {
+			return nil, err
+		}
+		out = mergeUnique(out, []netip.Addr{a})
+	}
+	return out, nil
+}
+
+// parseResolver accepts what capture does for a resolver: an address without a zone.
+// IPv4 comes out in IPv4 form, as capture matches it.
+func parseResolver(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	return a.Unmap(), nil
 }
 
 // ParseResources builds requests and limits from quantities; an empty string leaves
@@ -235,7 +268,11 @@ func inject(pod *corev1.Pod, pc *v1alpha1.ProxyChain, o podOptions, s SidecarCon
 
 	inits := []corev1.Container{}
 	if mode == v1alpha1.EgressTransparent {
-		ic, err := initContainer(s, cidrs, ports)
+		dns, err := podResolvers(&pod.Spec, s.ClusterDNS)
+		if err != nil {
+			return err
+		}
+		ic, err := initContainer(s, cidrs, ports, dns)
 		if err != nil {
 			return err
 		}
@@ -275,6 +312,48 @@ func inject(pod *corev1.Pod, pc *v1alpha1.ProxyChain, o podOptions, s SidecarCon
 	pod.Annotations[AnnotationInjected] = "true"
 	pod.Annotations[AnnotationConfigHash] = pc.Status.ConfigHash
 	return nil
+}
+
+// podResolvers lists every resolver the pod's resolv.conf can name, for init's -dns; nil
+// when the manager cannot know them all, which leaves port 53 open to any address
+// (capture's default), as blocking an unknown resolver would break the pod's lookups.
+//
+// The list may hold one family only (an IPv4 cluster DNS). The capture then allows no DNS
+// at all in the other family, and that is meant: resolv.conf names no resolver there,
+// so port 53 of such an address is not the pod's DNS, and opening that family to any
+// address would put back the hole this list closes.
+func podResolvers(spec *corev1.PodSpec, clusterDNS []netip.Addr) ([]string, error) {
+	var own []netip.Addr
+	if spec.DNSConfig != nil {
+		for i, s := range spec.DNSConfig.Nameservers {
+			a, err := parseResolver(s)
+			if err != nil {
+				return nil, fmt.Errorf("proxychain cannot inject this pod: spec.dnsConfig.nameservers[%d]: %w", i, err)
+			}
+			own = append(own, a)
+		}
+	}
+	var all []netip.Addr
+	switch spec.DNSPolicy {
+	case corev1.DNSNone:
+		// The kubelet writes these and nothing else.
+		all = mergeUnique(nil, own)
+	case corev1.DNSDefault:
+		// The node's resolvers (the kubelet's resolvConf), which the manager does not know.
+		return nil, nil
+	default:
+		// ClusterFirst. ClusterFirstWithHostNet is the same for a pod off the host
+		// network, and checkPod refuses those on it.
+		if len(clusterDNS) == 0 {
+			return nil, nil
+		}
+		all = mergeUnique(clusterDNS, own)
+	}
+	out := make([]string, len(all))
+	for i, a := range all {
+		out[i] = a.String()
+	}
+	return out, nil
 }
 
 func mergeUnique[T comparable](a, b []T) []T {
@@ -344,7 +423,7 @@ func sidecarContainer(s SidecarConfig) corev1.Container {
 	}
 }
 
-func initContainer(s SidecarConfig, cidrs []string, ports []int32) (corev1.Container, error) {
+func initContainer(s SidecarConfig, cidrs []string, ports []int32, dns []string) (corev1.Container, error) {
 	portStrings := make([]string, len(ports))
 	intPorts := make([]int, len(ports))
 	for i, p := range ports {
@@ -355,6 +434,7 @@ func initContainer(s SidecarConfig, cidrs []string, ports []int32) (corev1.Conta
 	// its arguments.
 	if _, _, err := capture.Rules(capture.Options{
 		RedirectPort: render.RedirectPort, SidecarUID: int(s.UID), ExcludeCIDRs: cidrs, ExcludePorts: intPorts,
+		DNSServers: dns,
 	}); err != nil {
 		return corev1.Container{}, fmt.Errorf("proxychain cannot inject this pod: %w", err)
 	}
@@ -366,6 +446,9 @@ func initContainer(s SidecarConfig, cidrs []string, ports []int32) (corev1.Conta
 	}
 	if len(ports) > 0 {
 		args = append(args, "-exclude-ports", strings.Join(portStrings, ","))
+	}
+	if len(dns) > 0 {
+		args = append(args, "-dns", strings.Join(dns, ","))
 	}
 	sc := restricted()
 	// iptables needs root in the pod's network namespace; NET_ADMIN and NET_RAW are

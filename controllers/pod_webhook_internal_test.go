@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -312,5 +314,78 @@ func TestSidecarConfigValidate(t *testing.T) {
 	}
 	if _, err := ParseResources("lots", "", "", ""); err == nil || !strings.Contains(err.Error(), `sidecar cpu request: "lots"`) {
 		t.Errorf("ParseResources(lots): %v", err)
+	}
+}
+
+func TestParseClusterDNS(t *testing.T) {
+	got, err := ParseClusterDNS(" 10.96.0.10, fd00:10:96::a,,::ffff:10.96.0.10 ")
+	want := []netip.Addr{netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("fd00:10:96::a")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("got %v %v, want %v: IPv4 in IPv4 form, once", got, err, want)
+	}
+	if got, err := ParseClusterDNS(""); err != nil || got != nil {
+		t.Errorf("empty: got %v %v, want none", got, err)
+	}
+	for _, bad := range []string{"kube-dns", "10.96.0.0/12", "fe80::1%eth0"} {
+		if _, err := ParseClusterDNS("10.96.0.10," + bad); err == nil || err.Error() != strconv.Quote(bad)+" is not an IP address" {
+			t.Errorf("%s: got %v", bad, err)
+		}
+	}
+	if err := (SidecarConfig{Image: "i", UID: 1, ClusterDNS: []netip.Addr{{}}}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), "cluster DNS") {
+		t.Errorf("Validate with an invalid address: %v", err)
+	}
+}
+
+func TestPodResolvers(t *testing.T) {
+	cluster := []netip.Addr{netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("fd00:10:96::a")}
+	own := &corev1.PodDNSConfig{Nameservers: []string{"192.0.2.53", "10.96.0.10"}}
+	tests := []struct {
+		name    string
+		policy  corev1.DNSPolicy
+		config  *corev1.PodDNSConfig
+		cluster []netip.Addr
+		want    []string
+	}{
+		{"cluster first", corev1.DNSClusterFirst, nil, cluster, []string{"10.96.0.10", "fd00:10:96::a"}},
+		{"cluster first adds the pod's own", corev1.DNSClusterFirst, own, cluster, []string{"10.96.0.10", "fd00:10:96::a", "192.0.2.53"}},
+		{"unset is cluster first", "", own, cluster, []string{"10.96.0.10", "fd00:10:96::a", "192.0.2.53"}},
+		{"with host net off the host network", corev1.DNSClusterFirstWithHostNet, nil, cluster, []string{"10.96.0.10", "fd00:10:96::a"}},
+		{"one family stays one family", corev1.DNSClusterFirst, nil, cluster[:1], []string{"10.96.0.10"}},
+		{"cluster DNS unknown", corev1.DNSClusterFirst, own, nil, nil},
+		{"none is the pod's own alone", corev1.DNSNone, own, cluster, []string{"192.0.2.53", "10.96.0.10"}},
+		{"none without cluster DNS", corev1.DNSNone, &corev1.PodDNSConfig{Nameservers: []string{"::ffff:192.0.2.53"}}, nil, []string{"192.0.2.53"}},
+		{"default uses the node's", corev1.DNSDefault, own, cluster, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := podResolvers(&corev1.PodSpec{DNSPolicy: tt.policy, DNSConfig: tt.config}, tt.cluster)
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("got %q %v, want %q", got, err, tt.want)
+			}
+		})
+	}
+	_, err := podResolvers(&corev1.PodSpec{DNSConfig: &corev1.PodDNSConfig{Nameservers: []string{"10.0.0.1", "dns.example"}}}, cluster)
+	if want := `proxychain cannot inject this pod: spec.dnsConfig.nameservers[1]: "dns.example" is not an IP address`; err == nil || err.Error() != want {
+		t.Errorf("bad nameserver: got %v, want %s", err, want)
+	}
+}
+
+func TestInjectClusterDNS(t *testing.T) {
+	s := unitSidecar
+	s.ClusterDNS = []netip.Addr{netip.MustParseAddr("10.96.0.10")}
+	pod := unitPod()
+	pod.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"fd00::53"}}
+	if err := inject(pod, unitChain(""), podOptions{}, s); err != nil {
+		t.Fatal(err)
+	}
+	wantArgs := []string{"init", "-mode", "transparent", "-redirect-port", "15001", "-sidecar-uid", "1337",
+		"-exclude-cidrs", "10.96.0.0/12", "-exclude-ports", "22", "-dns", "10.96.0.10,fd00::53"}
+	if args := pod.Spec.InitContainers[0].Args; !slices.Equal(args, wantArgs) {
+		t.Errorf("init args %q\nwant %q", args, wantArgs)
+	}
+	again := pod.DeepCopy()
+	if err := inject(again, unitChain(""), podOptions{}, s); err != nil || !equality.Semantic.DeepEqual(pod, again) {
+		t.Errorf("a second injection changed the pod (%v)", err)
 	}
 }

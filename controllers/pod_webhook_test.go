@@ -2,17 +2,25 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/proxychain/proxychain/api/v1alpha1"
 	"github.com/proxychain/proxychain/controllers"
@@ -284,6 +292,10 @@ func TestInjectorDenies(t *testing.T) {
 		}, `proxychain cannot inject this pod: init container "migrate" is privileged: it could remove the capture`},
 		{"hostNetwork", chain, func(p *corev1.Pod) { p.Spec.HostNetwork = true },
 			`proxychain cannot inject this pod: hostNetwork: the pod shares the node's network namespace`},
+		// Mutating webhooks run before the API server validates the pod.
+		{"nameserver not an address", chain, func(p *corev1.Pod) {
+			p.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"10.0.0.10", "dns.example"}}
+		}, `proxychain cannot inject this pod: spec.dnsConfig.nameservers[1]: "dns.example" is not an IP address`},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -365,5 +377,177 @@ func TestInjectorScope(t *testing.T) {
 			!slices.Equal(r[0].Resources, []string{"pods"}) {
 			t.Errorf("rules %+v", r)
 		}
+	})
+}
+
+// ownInjectorNamespace is where startInjector's injector is the only one: the suite's
+// webhook, as any install's, never sees the manager's own namespace.
+const ownInjectorNamespace = "proxychain-system"
+
+// startInjector runs a second manager until t ends, serving only the pod injector with
+// sidecar, behind a copy of the installed mpod.proxychain.io webhook that sees
+// ownInjectorNamespace alone. Whatever the test creates in that namespace is deleted when
+// it ends, so the test can run again in the same API server.
+func startInjector(t *testing.T, sidecar controllers.SidecarConfig) {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ownInjectorNamespace}}
+	if err := k8sClient.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// envtest runs no garbage collector: the chain's rendered objects go by hand.
+		for _, obj := range []client.Object{&corev1.Pod{}, &v1alpha1.ProxyChain{}, &corev1.ConfigMap{}, &corev1.Secret{}} {
+			if err := k8sClient.DeleteAllOf(ctx, obj, client.InNamespace(ownInjectorNamespace)); err != nil {
+				t.Errorf("clean up %T in %s: %v", obj, ownInjectorNamespace, err)
+			}
+		}
+	})
+
+	// A free port: envtest serves only the suite's webhook server.
+	ln, err := net.Listen("tcp", net.JoinHostPort(webhookServing.LocalServingHost, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:  controllers.NewScheme(),
+		Client:  controllers.ClientOptions(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host: webhookServing.LocalServingHost, Port: port, CertDir: webhookServing.LocalServingCertDir,
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := controllers.SetupPodWebhookWithManager(mgr, sidecar); err != nil {
+		t.Fatal(err)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("own injector: %v", err)
+		}
+	})
+	addr := net.JoinHostPort(webhookServing.LocalServingHost, strconv.Itoa(port))
+	if err := waitForWebhook(addr); err != nil {
+		t.Fatal(err)
+	}
+
+	var list admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := k8sClient.List(ctx, &list); err != nil {
+		t.Fatal(err)
+	}
+	var hook *admissionregistrationv1.MutatingWebhook
+	for i := range list.Items {
+		for j := range list.Items[i].Webhooks {
+			if list.Items[i].Webhooks[j].Name == "mpod.proxychain.io" {
+				hook = list.Items[i].Webhooks[j].DeepCopy()
+			}
+		}
+	}
+	if hook == nil {
+		t.Fatal("mpod.proxychain.io not installed")
+	}
+	hook.ClientConfig.URL = ptr.To("https://" + addr + controllers.PodWebhookPath)
+	hook.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ownInjectorNamespace}}
+	own := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "pc-test-own-injector-"},
+		Webhooks:   []admissionregistrationv1.MutatingWebhook{*hook},
+	}
+	if err := k8sClient.Create(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := k8sClient.Delete(ctx, own); err != nil {
+			t.Errorf("delete %s: %v", own.Name, err)
+		}
+	})
+}
+
+// initArgs returns the args of the pod's proxychain-init container.
+func initArgs(t *testing.T, pod *corev1.Pod) []string {
+	t.Helper()
+	return container(t, pod.Spec.InitContainers, controllers.InitName).Args
+}
+
+// TestInjectorClusterDNS checks what -dns an injected pod's init gets: with the manager's
+// cluster DNS, those addresses and the pod's own nameservers; without it, only a
+// dnsPolicy None pod's own, and otherwise no -dns at all, as before the flag existed.
+func TestInjectorClusterDNS(t *testing.T) {
+	requireEnv(t)
+	ctx := context.Background()
+	oldArgs := []string{"init", "-mode", "transparent", "-redirect-port", "15001", "-sidecar-uid", "1337"}
+	withDNS := func(policy corev1.DNSPolicy, nameservers ...string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.DNSPolicy = policy
+			if len(nameservers) > 0 {
+				p.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: nameservers}
+			}
+		}
+	}
+	type podCase struct {
+		name string
+		edit func(*corev1.Pod)
+		want []string
+	}
+	check := func(t *testing.T, ns string, cases []podCase) {
+		for i, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				pod := appPod(ns, fmt.Sprintf("dns-%d", i), map[string]string{controllers.AnnotationChain: "us-exit"})
+				c.edit(pod)
+				stored, err := createPod(t, pod)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := initArgs(t, stored); !slices.Equal(got, c.want) {
+					t.Errorf("init args %q\nwant %q", got, c.want)
+				}
+			})
+		}
+	}
+
+	t.Run("with --cluster-dns", func(t *testing.T) {
+		sidecar := testSidecar
+		sidecar.ClusterDNS = []netip.Addr{netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("fd00:10:96::a")}
+		startInjector(t, sidecar)
+		ns := ownInjectorNamespace
+		createSeedSecrets(t, ns)
+		readyChain(t, ns, "us-exit", v1alpha1.Egress{})
+		// The API server learns of the new webhook configuration asynchronously; a dry
+		// run is admitted like a create and leaves nothing behind.
+		eventually(t, timeout, func() error {
+			probe := appPod(ns, "probe", map[string]string{controllers.AnnotationChain: "us-exit"})
+			if err := k8sClient.Create(ctx, probe, client.DryRunAll); err != nil {
+				return err
+			}
+			if i := slices.IndexFunc(probe.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == controllers.InitName }); i < 0 {
+				return fmt.Errorf("a pod in %s is not injected yet", ns)
+			}
+			return nil
+		})
+		check(t, ns, []podCase{
+			{"cluster first", withDNS(""), append(slices.Clone(oldArgs), "-dns", "10.96.0.10,fd00:10:96::a")},
+			{"cluster first with nameservers of its own", withDNS(corev1.DNSClusterFirst, "192.0.2.53", "10.96.0.10"),
+				append(slices.Clone(oldArgs), "-dns", "10.96.0.10,fd00:10:96::a,192.0.2.53")},
+			{"none", withDNS(corev1.DNSNone, "192.0.2.53", "2001:db8::53"), append(slices.Clone(oldArgs), "-dns", "192.0.2.53,2001:db8::53")},
+			{"default", withDNS(corev1.DNSDefault, "192.0.2.53"), oldArgs},
+		})
+	})
+
+	t.Run("without --cluster-dns", func(t *testing.T) {
+		ns := newNamespace(t)
+		createSeedSecrets(t, ns)
+		readyChain(t, ns, "us-exit", v1alpha1.Egress{})
+		check(t, ns, []podCase{
+			{"cluster first", withDNS(""), oldArgs},
+			{"cluster first with nameservers of its own", withDNS(corev1.DNSClusterFirst, "192.0.2.53"), oldArgs},
+			{"none", withDNS(corev1.DNSNone, "192.0.2.53"), append(slices.Clone(oldArgs), "-dns", "192.0.2.53")},
+		})
 	})
 }

@@ -46,6 +46,8 @@ var (
 	k8sClient client.Client
 	// restConfig reaches the suite's API server, for tests that start a manager of their own.
 	restConfig *rest.Config
+	// webhookServing is where the suite's webhooks are served, and with which certificate.
+	webhookServing envtest.WebhookInstallOptions
 	// skipReason is set when the envtest binaries are missing outside CI.
 	skipReason string
 	// transitionTime is the injected clock's time, so conditions' times are known.
@@ -91,6 +93,7 @@ func runSuite(m *testing.M) int {
 	}()
 
 	restConfig = cfg
+	webhookServing = env.WebhookInstallOptions
 
 	scheme := controllers.NewScheme()
 	wh := env.WebhookInstallOptions

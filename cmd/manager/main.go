@@ -62,6 +62,7 @@ func run(args []string) error {
 		sidecarCPULimit = fs.String("sidecar-cpu-limit", "", "the sidecar's CPU limit; empty for none")
 		sidecarMemLimit = fs.String("sidecar-memory-limit", "128Mi", "the sidecar's memory limit; empty for none")
 		sidecarLogLevel = fs.String("sidecar-log-level", "info", "the sidecar's -log-level: debug, info, warning, error or none; empty for its default")
+		clusterDNS      = fs.String("cluster-dns", "", "comma-separated addresses of the cluster's DNS resolvers, as the kubelet's clusterDNS lists them (e.g. the kube-dns Service's ClusterIPs); a transparent pod may send port 53 only to these and its own dnsConfig nameservers. Empty: port 53 to any address")
 	)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -79,9 +80,17 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		sidecar = controllers.SidecarConfig{Image: *sidecarImage, UID: *sidecarUID, Resources: resources, LogLevel: *sidecarLogLevel}
+		dns, err := controllers.ParseClusterDNS(*clusterDNS)
+		if err != nil {
+			return fmt.Errorf("--cluster-dns: %w", err)
+		}
+		sidecar = controllers.SidecarConfig{Image: *sidecarImage, UID: *sidecarUID, Resources: resources, LogLevel: *sidecarLogLevel, ClusterDNS: dns}
 		if err := sidecar.Validate(); err != nil {
 			return err
+		}
+		if len(dns) == 0 {
+			// Kept working for clusters that set nothing, but the hole must not be silent.
+			logger.Info("WARNING: no --cluster-dns: transparent pods may send TCP and UDP to port 53 of any address, around the sidecar, unless their dnsPolicy is None; set it to the cluster's DNS Service addresses")
 		}
 	}
 
@@ -170,7 +179,7 @@ func run(args []string) error {
 		return err
 	}
 
-	logger.Info("starting manager", "leaderElection", *leaderElect, "webhooks", *enableWebhooks, "certMode", *certMode)
+	logger.Info("starting manager", "leaderElection", *leaderElect, "webhooks", *enableWebhooks, "certMode", *certMode, "clusterDNS", sidecar.ClusterDNS)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
