@@ -67,7 +67,13 @@ type target struct {
 
 func newTarget(t *testing.T, addr netip.Addr) *target {
 	t.Helper()
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
+	return newTargetAt(t, netip.AddrPortFrom(addr, 0))
+}
+
+// newTargetAt is a target on a given port; port 0 picks a free one.
+func newTargetAt(t *testing.T, addr netip.AddrPort) *target {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +101,8 @@ func newTarget(t *testing.T, addr netip.Addr) *target {
 }
 
 func (tg *target) port() int { return tg.ln.Addr().(*net.TCPAddr).Port }
+
+func (tg *target) addr() string { return tg.ln.Addr().(*net.TCPAddr).AddrPort().String() }
 
 func (tg *target) received(t *testing.T) string {
 	t.Helper()
@@ -283,6 +291,13 @@ func TestCapture(t *testing.T) {
 	udpPort, udpArrived := udpSink(t, netip.AddrPortFrom(ns.HostIP, 0))
 	udp6Port, udp6Arrived := udpSink(t, netip.AddrPortFrom(ns.HostIP6, 0))
 	_, dnsArrived := udpSink(t, netip.AddrPortFrom(ns.HostIP, 53))
+	_, dns6Arrived := udpSink(t, netip.AddrPortFrom(ns.HostIP6, 53))
+	// Port 53 on the resolvers given to -dns, and on a host that is none of them.
+	notResolver := ns.AddHostIP6(t)
+	_, notResolverUDPArrived := udpSink(t, netip.AddrPortFrom(notResolver, 53))
+	dnsTCP4 := newTargetAt(t, netip.AddrPortFrom(ns.HostIP, 53))
+	dnsTCP6 := newTargetAt(t, netip.AddrPortFrom(ns.HostIP6, 53))
+	notResolverTCP := newTargetAt(t, netip.AddrPortFrom(notResolver, 53))
 	udpTo := netip.AddrPortFrom(ns.HostIP, uint16(udpPort)).String()
 	udp6To := netip.AddrPortFrom(ns.HostIP6, uint16(udp6Port)).String()
 	tcpTo := netip.AddrPortFrom(ns.HostIP, uint16(tg4.port())).String()
@@ -295,6 +310,11 @@ func TestCapture(t *testing.T) {
 	if out, err := netns.Run(t, ns, 0, bin, "ping", "-to", ns.HostIP.String()); err != nil {
 		t.Fatalf("control: ping failed before capture: %v %s", err, out)
 	}
+	if out, err := netns.Run(t, ns, appUID, bin, "udp", "-to", netip.AddrPortFrom(notResolver, 53).String()); err != nil || !notResolverUDPArrived() {
+		t.Fatalf("control: app DNS to %s did not arrive before capture: %v %s", notResolver, err, out)
+	}
+	sendThrough(t, ns, bin, notResolverTCP.addr())
+	notResolverTCP.received(t)
 	for _, fam := range [][2]netip.Addr{{ns.HostIP, ns.PodIP}, {ns.HostIP6, ns.PodIP6}} {
 		if answered, started := udpEcho(t, ns, bin, fam[0], fam[1]); !answered || !started {
 			t.Fatalf("control: before capture, the pod's UDP server at %s answered %v, its own datagram arrived %v", fam[1], answered, started)
@@ -308,7 +328,7 @@ func TestCapture(t *testing.T) {
 	}
 
 	if out, err := netns.Run(t, ns, 0, bin, "apply", "-port", strconv.Itoa(redirectPort),
-		"-uid", strconv.Itoa(sidecarUID), "-dns", ns.HostIP.String()); err != nil {
+		"-uid", strconv.Itoa(sidecarUID), "-dns", ns.HostIP.String()+","+ns.HostIP6.String()); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
 	// The sidecar either listens on each loopback address or on one dual-stack socket,
@@ -340,6 +360,19 @@ func TestCapture(t *testing.T) {
 				}
 				tg4.received(t)
 			})
+			t.Run("tcp dns goes direct to the resolvers only", func(t *testing.T) {
+				for _, r := range []*target{dnsTCP4, dnsTCP6} {
+					sendThrough(t, ns, bin, r.addr())
+					r.received(t)
+				}
+				// The sidecar reports connections in order: had either of those been
+				// redirected, its line would come before this one.
+				sendThrough(t, ns, bin, notResolverTCP.addr())
+				if got := sc.next(t); got != "dest "+notResolverTCP.addr() {
+					t.Fatalf("sidecar saw %q, want dest %s", got, notResolverTCP.addr())
+				}
+				notResolverTCP.received(t)
+			})
 			t.Run("direct connection to the sidecar is refused", func(t *testing.T) {
 				before := tg4.conns.Load()
 				netns.Run(t, ns, appUID, bin, "send", "-to", "127.0.0.1:"+strconv.Itoa(redirectPort), "-size", "10")
@@ -352,17 +385,20 @@ func TestCapture(t *testing.T) {
 			})
 			t.Run("sidecar down fails closed", func(t *testing.T) {
 				sc.kill()
-				before4, before6 := tg4.conns.Load(), tg6.conns.Load()
-				for _, to := range []string{tcpTo, tcp6To} {
+				before4, before6, beforeDNS := tg4.conns.Load(), tg6.conns.Load(), notResolverTCP.conns.Load()
+				for _, to := range []string{tcpTo, tcp6To, notResolverTCP.addr()} {
 					out, err := netns.Run(t, ns, appUID, bin, "send", "-to", to, "-size", "1000")
 					if err == nil || !strings.Contains(out, "connection refused") {
 						t.Fatalf("app send to %s with the sidecar down: %v %s; want connection refused", to, err, out)
 					}
 				}
 				time.Sleep(quietFor)
-				if tg4.conns.Load() != before4 || tg6.conns.Load() != before6 {
+				if tg4.conns.Load() != before4 || tg6.conns.Load() != before6 || notResolverTCP.conns.Load() != beforeDNS {
 					t.Fatal("the target got a connection while the sidecar was down")
 				}
+				// DNS does not depend on the sidecar.
+				sendThrough(t, ns, bin, dnsTCP4.addr())
+				dnsTCP4.received(t)
 			})
 		})
 	}
@@ -380,6 +416,10 @@ func TestCapture(t *testing.T) {
 		if udpArrived() {
 			t.Fatalf("root's UDP reached the host (%v %s)", err, out)
 		}
+		out, err = netns.Run(t, ns, appUID, bin, "udp", "-to", netip.AddrPortFrom(notResolver, 53).String())
+		if notResolverUDPArrived() {
+			t.Fatalf("app DNS to %s, not a resolver, reached the host (%v %s)", notResolver, err, out)
+		}
 	})
 	t.Run("sidecar and dns udp pass", func(t *testing.T) {
 		if out, err := netns.Run(t, ns, sidecarUID, bin, "udp", "-to", udpTo); err != nil || !udpArrived() {
@@ -388,6 +428,10 @@ func TestCapture(t *testing.T) {
 		dnsTo := netip.AddrPortFrom(ns.HostIP, 53).String()
 		if out, err := netns.Run(t, ns, appUID, bin, "udp", "-to", dnsTo); err != nil || !dnsArrived() {
 			t.Fatalf("app DNS did not arrive: %v %s", err, out)
+		}
+		dns6To := netip.AddrPortFrom(ns.HostIP6, 53).String()
+		if out, err := netns.Run(t, ns, appUID, bin, "udp", "-to", dns6To); err != nil || !dns6Arrived() {
+			t.Fatalf("app DNS over IPv6 did not arrive: %v %s", err, out)
 		}
 	})
 	t.Run("icmp is dropped", func(t *testing.T) {

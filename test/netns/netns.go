@@ -124,6 +124,18 @@ func (ns *NS) remove() {
 	os.RemoveAll(ns.etcDir())
 }
 
+// AddHostIP6 gives the host end a second IPv6 address, fd00:200:N::3, and returns it: a
+// host the pod reaches on its link that is not HostIP6. (The IPv4 /30 has no room.)
+func (ns *NS) AddHostIP6(t testing.TB) netip.Addr {
+	t.Helper()
+	addr := ns.PodIP6.Next()
+	// Removed with the veth pair.
+	if err := ip("-6", "addr", "add", addr.String()+"/128", "dev", ns.hostLink, "nodad"); err != nil {
+		t.Fatalf("netns %s: %v", ns.Name, err)
+	}
+	return addr
+}
+
 // etcDir holds files `ip netns exec` bind-mounts over /etc inside the namespace.
 func (ns *NS) etcDir() string { return filepath.Join("/etc/netns", ns.Name) }
 

@@ -545,6 +545,12 @@ func TestSidecarEndToEnd(t *testing.T) {
 		if out, err := netns.Run(t, ns, appUID, helper, "udp", "-to", netip.AddrPortFrom(ns.HostIP, 53).String()); err != nil || !dnsArrived() {
 			t.Fatalf("control: the app's DNS did not arrive: %v %s", err, out)
 		}
+		// -dns names an IPv4 resolver only, as an injected pod's can: IPv6 gets no DNS.
+		_, dns6Arrived := udpSink(t, netip.AddrPortFrom(ns.HostIP6, 53))
+		netns.Run(t, ns, appUID, helper, "udp", "-to", netip.AddrPortFrom(ns.HostIP6, 53).String())
+		if dns6Arrived() {
+			t.Fatal("the app's DNS over IPv6 reached the host, with only an IPv4 resolver given")
+		}
 	})
 
 	t.Run("a reload under 100 open streams resets none", func(t *testing.T) {
