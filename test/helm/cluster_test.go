@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -133,10 +134,50 @@ func TestCluster(t *testing.T) {
 	t.Run("notes", func(t *testing.T) {
 		out := string(helm(t, "install", releaseName, chart, "--namespace", releaseNamespace,
 			"--kubeconfig", c.kubeconfig, "--dry-run=server"))
-		for _, want := range []string{"proxychain.io/chain: <chain>", "UID 1337", "kube-system, " + releaseNamespace} {
+		for _, want := range []string{"proxychain.io/chain: <chain>", "UID 1337", "kube-system, " + releaseNamespace,
+			// No kube-dns Service yet.
+			"WARNING: no cluster DNS resolvers"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("NOTES lack %q:\n%s", want, out)
 			}
+		}
+	})
+
+	t.Run("cluster DNS from kube-dns", func(t *testing.T) {
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-dns"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP},
+			}},
+		}
+		if err := c.admin.Create(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := c.admin.Delete(context.Background(), svc); err != nil {
+				t.Errorf("delete kube-dns: %v", err)
+			}
+		})
+		if len(svc.Spec.ClusterIPs) == 0 {
+			t.Fatalf("kube-dns got no ClusterIP: %+v", svc.Spec)
+		}
+		want := "--cluster-dns=" + strings.Join(svc.Spec.ClusterIPs, ",")
+		managerArgs := func(flags ...string) []string {
+			out := helm(t, append([]string{"template", releaseName, chart, "--namespace", releaseNamespace,
+				"--kubeconfig", c.kubeconfig, "--dry-run=server"}, flags...)...)
+			return typed[appsv1.Deployment](t, parse(t, out).find(t, "Deployment", fullname)).Spec.Template.Spec.Containers[0].Args
+		}
+		if args := managerArgs(); !slices.Contains(args, want) {
+			t.Errorf("manager args %q lack %q, the kube-dns Service's", args, want)
+		}
+		if args := managerArgs("--set", "clusterDNS={169.254.20.10}"); !slices.Contains(args, "--cluster-dns=169.254.20.10") || slices.Contains(args, want) {
+			t.Errorf("manager args %q: want clusterDNS to replace the lookup", args)
+		}
+		notes := string(helm(t, "install", releaseName, chart, "--namespace", releaseNamespace,
+			"--kubeconfig", c.kubeconfig, "--dry-run=server"))
+		if strings.Contains(notes, "WARNING: no cluster DNS") || !strings.Contains(notes, "Cluster DNS: "+strings.Join(svc.Spec.ClusterIPs, ",")) {
+			t.Errorf("NOTES with kube-dns in place:\n%s", notes)
 		}
 	})
 

@@ -153,6 +153,13 @@ func TestTemplateDefaults(t *testing.T) {
 			"--sidecar-memory-request=32Mi",
 			"--sidecar-memory-limit=128Mi",
 		)
+		// helm template cannot look the kube-dns Service up: no resolvers, and the
+		// manager warns (TestCluster checks the lookup).
+		for _, a := range c.Args {
+			if strings.HasPrefix(a, "--cluster-dns") {
+				t.Errorf("%s under helm template with clusterDNS empty", a)
+			}
+		}
 		// Self-signed: the manager writes its certificates into a writable emptyDir.
 		certs := volume(t, pod, "webhook-certs")
 		if certs.EmptyDir == nil {
@@ -267,6 +274,7 @@ func TestTemplateNonDefault(t *testing.T) {
 		"--set", "webhook.excludeNamespaces={monitoring}",
 		"--set-string", "webhook.podSelector.proxychain\\.io/inject=true",
 		"--set", "metrics.enabled=false",
+		"--set", "clusterDNS={169.254.20.10,fd00:10:96::a}",
 	))
 
 	d := typed[appsv1.Deployment](t, m.find(t, "Deployment", fullname))
@@ -282,6 +290,7 @@ func TestTemplateNonDefault(t *testing.T) {
 		"--sidecar-cpu-request=100m",
 		"--sidecar-memory-limit=256Mi",
 		"--metrics-bind-address=0",
+		"--cluster-dns=169.254.20.10,fd00:10:96::a",
 	)
 	for _, a := range c.Args {
 		if strings.HasPrefix(a, "--webhook-cert-secret=") {
@@ -352,6 +361,8 @@ func TestSchemaRejects(t *testing.T) {
 		{"sidecar.resources.limits.memory=lots", "/sidecar/resources/limits/memory"},
 		{"certManager.issuerRef.kind=Vault", "/certManager/issuerRef/kind"},
 		{"webhook.excludeNamespaces={Not_A_Namespace}", "/webhook/excludeNamespaces/0"},
+		{"clusterDNS={10.96.0.10,kube-dns}", "/clusterDNS/1"},
+		{"clusterDNS={10.96.0.0/12}", "/clusterDNS/0"},
 		{"unknownKey=1", "unknownKey"},
 	} {
 		t.Run(c.set, func(t *testing.T) {

@@ -52,6 +52,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" $repo $tag }}
 {{- end }}
 
+{{/*
+The cluster's DNS resolvers for --cluster-dns, comma-separated: clusterDNS, else the
+ClusterIPs of kube-system/kube-dns, which lookup finds on install and upgrade only (not
+under helm template); empty when neither says.
+*/}}
+{{- define "proxychain.clusterDNS" -}}
+{{- if .Values.clusterDNS }}
+{{- join "," .Values.clusterDNS }}
+{{- else }}
+{{- with lookup "v1" "Service" "kube-system" "kube-dns" }}
+{{- without (.spec.clusterIPs | default (list .spec.clusterIP)) "" "None" | join "," }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The webhook Service; the manager's serving certificate is issued for its DNS names. */}}
 {{- define "proxychain.webhookServiceName" -}}
 {{- printf "%s-webhook" (include "proxychain.fullname" .) }}
