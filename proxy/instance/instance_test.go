@@ -143,31 +143,27 @@ func TestSocksPasswordAndRouting(t *testing.T) {
 	}
 }
 
-// TestChainOfSocksHops builds a three-hop chain of SOCKS outbounds through this
-// instance's own inbounds, so each hop is a real server: client -> hop1 -> hop2 -> exit.
+// TestChainOfSocksHops builds a two-hop chain of SOCKS outbounds through real SOCKS
+// servers (hops): client -> hop1 -> exit (hop2) -> destination. Each hop server must
+// accept every connection: the echo alone would come back just as well without hop1.
 func TestChainOfSocksHops(t *testing.T) {
 	echo := startEcho(t)
-	servers := build(t, `{
-	  "inbounds": [
-	    {"tag": "s1", "protocol": "socks", "port": 1},
-	    {"tag": "s2", "protocol": "socks", "port": 2}
-	  ],
-	  "outbounds": [{"protocol": "freedom"}]
-	}`)
-	s1, s2 := servers.Addr("s1").(*net.TCPAddr), servers.Addr("s2").(*net.TCPAddr)
+	m, p1, p2 := hops(t)
 	client := build(t, fmt.Sprintf(`{
 	  "outbounds": [
 	    {"tag": "exit", "protocol": "socks", "settings": {"servers": [{"address": "127.0.0.1", "port": %d}]},
 	     "proxySettings": {"tag": "hop1"}},
 	    {"tag": "hop1", "protocol": "socks", "settings": {"servers": [{"address": "127.0.0.1", "port": %d}]}}
 	  ]
-	}`, s2.Port, s1.Port))
-	want := fmt.Sprintf("exit: client -> hop1 (socks 127.0.0.1:%d) -> exit (socks 127.0.0.1:%d) -> destination", s1.Port, s2.Port)
+	}`, p2, p1))
+	want := fmt.Sprintf("exit: client -> hop1 (socks 127.0.0.1:%d) -> exit (socks 127.0.0.1:%d) -> destination", p1, p2)
 	if got := client.Describe()[0]; got != want {
 		t.Errorf("Describe = %q, want %q", got, want)
 	}
+	before := accepted(m, "hop1", "hop2")
 	roundTrip(t, client.Outbound("exit"), echo, 256<<10)
 	roundTrip(t, client.Dialer(), echo, 1000)
+	checkAccepted(t, m, before, map[string]uint64{"hop1": 2, "hop2": 2})
 }
 
 func TestBuildErrors(t *testing.T) {

@@ -86,9 +86,9 @@ func TestModernWire(t *testing.T) {
 }
 
 // proveChain drives traffic through the SOCKS inbound of a client whose chain ends at
-// DOUS, and checks that it arrived intact, that the first hop saw only ciphertext (by
-// tap), and that the destination saw every connection come from DOUS. The concurrent
-// connections run atOnce at a time.
+// DOUS, and checks that it arrived intact, that every connection went through the first
+// hop and that it relayed only ciphertext (by tap), and that the destination saw every
+// connection come from DOUS. The concurrent connections run atOnce at a time.
 func proveChain(t *testing.T, socks string, tap *wiretap, atOnce int) {
 	t.Helper()
 	began := time.Now()
@@ -135,6 +135,8 @@ func proveChain(t *testing.T, socks string, tap *wiretap, atOnce int) {
 			t.Errorf("a destination saw a connection from %s, want DOUS (%s)", r, exitIP)
 		}
 	}
+	// The exit alone cannot tell: a client that skipped the first hop still gets there.
+	checkTappedFrom(t, tap, len(remotes))
 	t.Logf("traffic took %v", time.Since(began).Round(time.Millisecond))
 }
 

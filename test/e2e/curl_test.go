@@ -6,8 +6,8 @@ import (
 	"crypto/sha256"
 	"net"
 	"net/http"
+	"net/netip"
 	"os/exec"
-	"strconv"
 	"testing"
 
 	"github.com/proxychain/proxychain/test/harness"
@@ -16,7 +16,8 @@ import (
 // TestCurlThroughShadowsocksHops is the standalone job as a user runs it: `proxychain run`
 // with a SOCKS inbound and two Shadowsocks hops (a stream cipher, as the seed uses, inside
 // an AEAD one), each hop itself `proxychain run`, and curl asking for a host by name. The
-// name reaches the exit hop unresolved (--socks5-hostname), which resolves it.
+// name reaches the exit hop unresolved (--socks5-hostname), which resolves it. The exit
+// hop listens behind a wiretap, which must see the connection come from the first hop.
 func TestCurlThroughShadowsocksHops(t *testing.T) {
 	skipShort(t)
 	curl := harness.RequirePeer(t, "curl")
@@ -33,19 +34,22 @@ func TestCurlThroughShadowsocksHops(t *testing.T) {
 	go target.Serve(ln)
 	t.Cleanup(func() { target.Close() })
 
-	hop := func(ip, method string) (string, int) {
-		port := harness.FreePort(t)
+	// hop runs a Shadowsocks hop on ip:port that sends from ip.
+	hop := func(ip string, port int, method string) {
 		cfg := map[string]any{
 			"inbounds": []any{map[string]any{"protocol": "shadowsocks", "listen": ip, "port": port,
 				"settings": map[string]any{"method": method, "password": "curl-test"}}},
-			"outbounds": []any{map[string]any{"protocol": "freedom"}},
+			"outbounds": []any{map[string]any{"protocol": "freedom", "sendThrough": ip}},
 		}
 		startProxychain(t, harness.WriteConfig(t, cfg))
-		harness.WaitListening(t, net.JoinHostPort(ip, strconv.Itoa(port)))
-		return ip, port
+		harness.WaitListening(t, hostPort(ip, port))
 	}
-	firstIP, firstPort := hop("127.0.0.21", "aes-256-gcm")
-	exitIP, exitPort := hop("127.0.0.22", "aes-256-cfb")
+	firstIP, firstPort := "127.0.0.21", harness.FreePort(t)
+	hop(firstIP, firstPort, "aes-256-gcm")
+	// The client dials the exit's address; the wiretap there sees who does.
+	exitIP, exitPort, behindTap := "127.0.0.22", harness.FreePort(t), harness.FreePort(t)
+	hop(exitIP, behindTap, "aes-256-cfb")
+	tap := startWiretap(t, hostPort(exitIP, exitPort), hostPort(exitIP, behindTap), netip.MustParseAddr(firstIP))
 
 	socksPort := harness.FreePort(t)
 	client := map[string]any{
@@ -75,4 +79,5 @@ func TestCurlThroughShadowsocksHops(t *testing.T) {
 	if got, want := sha256.Sum256(body), sha256.Sum256(payload); got != want {
 		t.Fatalf("curl got %d bytes with sha256 %x, want %d bytes with %x", len(body), got, len(payload), want)
 	}
+	checkTappedFrom(t, tap, 1)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -238,7 +239,8 @@ func startHop(t *testing.T, h hopServer, impl string) {
 
 // startChain runs every hop of c for w, served by impl. The hop after the first listens
 // on a free port behind a wiretap, which takes that hop's address in the fixture, so the
-// wiretap records exactly what the first hop relays upstream.
+// wiretap records exactly what the first hop relays upstream; it expects every
+// connection from the first hop's own address (its sendThrough).
 func startChain(t *testing.T, c chainSpec, w wire, impl string) ([]hopServer, *wiretap) {
 	t.Helper()
 	hops := make([]hopServer, len(c.hops))
@@ -253,5 +255,5 @@ func startChain(t *testing.T, c chainSpec, w wire, impl string) ([]hopServer, *w
 		}
 		startHop(t, h, impl)
 	}
-	return hops, startWiretap(t, hops[1].addr(), behindTap.addr())
+	return hops, startWiretap(t, hops[1].addr(), behindTap.addr(), netip.MustParseAddr(hops[0].sendThrough))
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,22 +16,27 @@ import (
 
 // A wiretap is a TCP relay that records what passes through it, both ways. Put in
 // front of the hop after the first, it holds exactly what the first hop relays upstream
-// and receives back: what the owner of that server could read.
+// and receives back: what the owner of that server could read. That holds only for
+// connections that come from the first hop's address (from); a client that skipped the
+// first hop would dial the tap itself, so every connection's source is kept too.
 type wiretap struct {
 	ln      net.Listener
 	backend string
+	from    netip.Addr
 	wg      sync.WaitGroup
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
 	recording bool
 	records   []*tapRecord
+	sources   []netip.Addr // of every connection, recorded or not
 	closed    bool
 }
 
 // tapRecord is one connection's bytes, each direction kept apart so that a plaintext run
 // cannot hide by being split across interleaved connections.
 type tapRecord struct {
+	from     netip.Addr   // the connection's source
 	up, down bytes.Buffer // first hop to next hop, and back
 }
 
@@ -37,13 +44,15 @@ type tapRecord struct {
 // exchange runs first and fits; the bulk traffic after it is relayed unrecorded.
 const tapBudget = 2 * markerLen
 
-func startWiretap(t *testing.T, listen, backend string) *wiretap {
+// startWiretap relays connections to listen on to backend. from is the address the hop
+// in front of it sends from, the source every connection must have.
+func startWiretap(t *testing.T, listen, backend string, from netip.Addr) *wiretap {
 	t.Helper()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatalf("wiretap: %v", err)
 	}
-	w := &wiretap{ln: ln, backend: backend, conns: map[net.Conn]struct{}{}, recording: true}
+	w := &wiretap{ln: ln, backend: backend, from: from, conns: map[net.Conn]struct{}{}, recording: true}
 	w.wg.Go(w.serve)
 	t.Cleanup(w.stop)
 	return w
@@ -83,7 +92,8 @@ func (w *wiretap) track(client, server net.Conn) (*tapRecord, bool) {
 		return nil, false
 	}
 	w.conns[client], w.conns[server] = struct{}{}, struct{}{}
-	rec := new(tapRecord)
+	rec := &tapRecord{from: client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()}
+	w.sources = append(w.sources, rec.from)
 	if w.recording {
 		w.records = append(w.records, rec)
 	}
@@ -134,6 +144,35 @@ func (w *wiretap) record(rec *tapRecord, up bool, p []byte) {
 		b = &rec.up
 	}
 	b.Write(p[:min(len(p), tapBudget-b.Len())])
+}
+
+// strangers returns the sources of the connections so far that did not come from w.from,
+// and how many connections there were.
+func (w *wiretap) strangers() (bad []netip.Addr, total int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.sources {
+		if a != w.from {
+			bad = append(bad, a)
+		}
+	}
+	return bad, len(w.sources)
+}
+
+// checkTappedFrom asserts tap relayed at least n connections, every one from the hop in
+// front of it. A client that dials the tapped hop itself, skipping the one before, gets
+// the same bytes to the destination, and its own ciphertext in the tap.
+func checkTappedFrom(t *testing.T, tap *wiretap, n int) {
+	t.Helper()
+	bad, total := tap.strangers()
+	if len(bad) > 0 {
+		slices.SortFunc(bad, netip.Addr.Compare)
+		t.Errorf("%d of the %d connections the wiretap relayed came from %v, not from the hop in front of it (%s): that hop was skipped",
+			len(bad), total, slices.Compact(bad), tap.from)
+	}
+	if total < n {
+		t.Errorf("the wiretap relayed %d connections, want at least %d", total, n)
+	}
 }
 
 // take stops recording and returns what was recorded.
@@ -193,12 +232,17 @@ func findPlaintext(rec []byte) string {
 }
 
 // checkCiphertextOnly asserts tap recorded at least one whole marker exchange each way,
-// and no plaintext of it.
+// from the hop in front of it, and no plaintext of it.
 func checkCiphertextOnly(t *testing.T, tap *wiretap) {
 	t.Helper()
 	recs := tap.take()
 	var up, down int
 	for i, r := range recs {
+		if r.from != tap.from {
+			// Then the recording is not what that hop relayed: it was skipped.
+			t.Errorf("connection %d came from %s, not from the hop in front of the wiretap (%s)", i, r.from, tap.from)
+			continue
+		}
 		up, down = max(up, r.up.Len()), max(down, r.down.Len())
 		if where := findPlaintext(r.up.Bytes()); where != "" {
 			t.Errorf("the first hop relayed plaintext upstream on connection %d: %s", i, where)
@@ -296,7 +340,7 @@ func TestWiretapFindsPlaintext(t *testing.T) {
 	}
 	listen := ln.Addr().String()
 	ln.Close()
-	tap := startWiretap(t, listen, mt.addr())
+	tap := startWiretap(t, listen, mt.addr(), netip.MustParseAddr("127.0.0.1"))
 	conn, err := net.Dial("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
@@ -321,6 +365,28 @@ func TestWiretapFindsPlaintext(t *testing.T) {
 			t.Error("findPlaintext missed payload runs once the markers were scrubbed")
 		}
 	}
+	if bad, total := tap.strangers(); len(bad) != 0 || total != 1 {
+		t.Errorf("the wiretap counted %d connections, %v of them from a stranger; want 1 from 127.0.0.1", total, bad)
+	}
+	// A connection from elsewhere is a stranger: the check of sources can fail.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	if conn, err = d.Dial("tcp", listen); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		bad, total := tap.strangers()
+		if total == 2 {
+			if len(bad) != 1 || bad[0] != netip.MustParseAddr("127.0.0.2") {
+				t.Errorf("strangers = %v, want [127.0.0.2]", bad)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the wiretap counted %d connections, want 2", total)
+		}
+	}
+
 	// Random bytes are not plaintext.
 	noise := make([]byte, markerLen)
 	rand.NewChaCha8([32]byte{'n'}).Read(noise)
