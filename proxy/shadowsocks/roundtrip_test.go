@@ -268,3 +268,73 @@ func TestDialErrors(t *testing.T) {
 		t.Errorf("Tag() = %q", cl.Tag())
 	}
 }
+
+// TestDialSendsNameUnresolved: a destination given by name reaches the server as that
+// name, for the exit to resolve where it is. This machine resolves "localhost", so a
+// client that resolved names itself would send 127.0.0.1 instead; "example.test"
+// resolves nowhere. The other tests encode the address themselves or dial an IP.
+func TestDialSendsNameUnresolved(t *testing.T) {
+	forEachMethod(t, func(t *testing.T, ciph *Cipher) {
+		for _, dest := range []string{"example.test:80", "localhost:443"} {
+			t.Run(dest, func(t *testing.T) {
+				if got, payload := dialAndAccept(t, ciph, dest, "hello"); got != dest || payload != "hello" {
+					t.Errorf("DialContext(%q): the server got destination %q and payload %q, want %q and %q",
+						dest, got, payload, dest, "hello")
+				}
+			})
+		}
+	})
+}
+
+// dialAndAccept dials dest through a Client to a Server on loopback, sends payload and
+// half-closes, and returns the destination and payload the server's handshake gave it.
+// It dials nothing further.
+func dialAndAccept(t *testing.T, ciph *Cipher, dest, payload string) (gotDest, gotPayload string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		dest, payload string
+		err           error
+	}
+	accepted := make(chan result, 1)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			accepted <- result{err: err}
+			return
+		}
+		defer raw.Close()
+		raw.SetDeadline(time.Now().Add(10 * time.Second))
+		req, err := NewServer(ciph, ServerOptions{Logger: quiet}).Handshake(context.Background(), raw)
+		if err != nil {
+			accepted <- result{err: err}
+			return
+		}
+		defer req.Conn.Close()
+		b, err := io.ReadAll(req.Conn)
+		accepted <- result{req.Destination, string(b), err}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := NewClient("ss", ln.Addr().String(), ciph, nil).DialContext(ctx, "tcp", dest)
+	if err != nil {
+		t.Fatalf("DialContext(%q): %v", dest, err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, payload); err != nil {
+		t.Fatal(err)
+	}
+	if err := proxy.CloseWrite(conn); err != nil {
+		t.Fatal(err)
+	}
+	r := <-accepted
+	if r.err != nil {
+		t.Fatalf("server: %v", r.err)
+	}
+	return r.dest, r.payload
+}

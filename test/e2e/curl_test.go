@@ -2,14 +2,17 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os/exec"
 	"testing"
 
+	"github.com/proxychain/proxychain/proxy/shadowsocks"
 	"github.com/proxychain/proxychain/test/harness"
 )
 
@@ -17,7 +20,8 @@ import (
 // with a SOCKS inbound and two Shadowsocks hops (a stream cipher, as the seed uses, inside
 // an AEAD one), each hop itself `proxychain run`, and curl asking for a host by name. The
 // name reaches the exit hop unresolved (--socks5-hostname), which resolves it. The exit
-// hop listens behind a wiretap, which must see the connection come from the first hop.
+// hop listens behind a wiretap, which must see the connection come from the first hop,
+// and whose recording, read with the exit's key, must ask for the name.
 func TestCurlThroughShadowsocksHops(t *testing.T) {
 	skipShort(t)
 	curl := harness.RequirePeer(t, "curl")
@@ -80,4 +84,24 @@ func TestCurlThroughShadowsocksHops(t *testing.T) {
 		t.Fatalf("curl got %d bytes with sha256 %x, want %d bytes with %x", len(body), got, len(payload), want)
 	}
 	checkTappedFrom(t, tap, 1)
+
+	// Every process here shares one /etc/hosts, so a client that resolved the name itself
+	// would reach the same target: only what the exit was asked for tells. The exit's
+	// layer is the innermost, the one the first hop relays as it is.
+	recs := tap.take()
+	if len(recs) != 1 {
+		t.Fatalf("the wiretap recorded %d connections, want 1", len(recs))
+	}
+	exitCipher, err := shadowsocks.NewCipher("aes-256-cfb", "curl-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit := shadowsocks.NewServer(exitCipher, shadowsocks.ServerOptions{Logger: slog.New(slog.DiscardHandler)})
+	req, err := exit.Handshake(context.Background(), harness.NewScriptConn(recs[0].up.Bytes()))
+	if err != nil {
+		t.Fatalf("reading what the exit hop was sent with its key: %v", err)
+	}
+	if want := "localhost:" + targetPort; req.Destination != want {
+		t.Errorf("the exit hop was asked for %q, want the name unresolved: %q", req.Destination, want)
+	}
 }

@@ -446,11 +446,15 @@ func TestSidecarEndToEnd(t *testing.T) {
 	bin := buildProxychain(t)
 	helper := buildHelper(t)
 	ns := netns.New(t, "sidecar")
-	ns.WriteEtc(t, "hosts", "127.0.0.1 localhost\n::1 localhost\n")
+	// In the pod "localhost" names the host end of the veth; on the host, where the exit
+	// hop runs, it is 127.0.0.1. So where the name was resolved shows in where the
+	// connection lands.
+	ns.WriteEtc(t, "hosts", ns.HostIP.String()+" localhost\n")
 	ns.WriteEtc(t, "resolv.conf", "nameserver "+ns.HostIP.String()+"\n")
 
-	// The target also listens on the host's 127.0.0.1, where a destination sniffed as
-	// "localhost" lands when the exit hop resolves it.
+	// The target listens on both: on the host's 127.0.0.1 a destination sniffed as
+	// "localhost" lands when the exit hop resolves it, on the veth's host end when
+	// anything in the pod does.
 	tg := newChainTarget(t, ns.HostIP, netip.MustParseAddr("127.0.0.1"))
 	targetAddr := netip.AddrPortFrom(ns.HostIP, uint16(tg.port)).String()
 	hop1 := startHop(t, bin, ns.HostIP, hop1Source, "hop-one")
@@ -524,14 +528,22 @@ func TestSidecarEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a sniffed host name goes to the exit unresolved", func(t *testing.T) {
-		before, loopback := tg.total.Load(), netip.MustParseAddr("127.0.0.1")
+		// Without the pod's own answer for the name this could not tell the pod from the exit.
+		out, err := netns.Run(t, ns, appUID, "getent", "hosts", "localhost")
+		if f := strings.Fields(out); err != nil || len(f) == 0 || f[0] != ns.HostIP.String() {
+			t.Fatalf("in the pod localhost is %q (%v), want %s", out, err, ns.HostIP)
+		}
+		loopback := netip.MustParseAddr("127.0.0.1")
+		before, fromHop2 := tg.total.Load(), tg.from(hop2Addr)
+		toLoopback, toVeth := tg.to(loopback), tg.to(ns.HostIP)
 		sendThrough(t, ns, helper, targetAddr, "-host", "localhost")
 		// The app dialed the veth address; the connection arriving on the target's
-		// 127.0.0.1 listener means the exit hop was given the name and resolved it.
-		tg.waitFrom(t, hop2Addr, 2)
-		if tg.total.Load() != before+1 || tg.to(loopback) != 1 {
-			t.Fatalf("the target got %d connections, %d of them to %s; want 1 to the name's address",
-				tg.total.Load()-before, tg.to(loopback), loopback)
+		// 127.0.0.1 listener means the exit hop was given the name and resolved it. Had the
+		// sidecar resolved it, it would arrive on the veth address.
+		tg.waitFrom(t, hop2Addr, fromHop2+1)
+		if tg.total.Load() != before+1 || tg.to(loopback) != toLoopback+1 {
+			t.Fatalf("the target got %d connections: %d to %s, where the exit resolves the name, and %d to %s, where the pod does; want 1, to the first",
+				tg.total.Load()-before, tg.to(loopback)-toLoopback, loopback, tg.to(ns.HostIP)-toVeth, ns.HostIP)
 		}
 	})
 
