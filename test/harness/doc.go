@@ -18,7 +18,10 @@
 // OneByteDialer and ScriptConn stand in for the network, TimeoutReader cuts a stream with
 // read timeouts that a decoder must survive, LayerReader stands for a protocol layer
 // read through, and ServeTCP runs a loopback server for a test; subpackage proxytest
-// runs an inbound under proxychain's server.
+// runs an inbound under proxychain's server. HeadDialer keeps the first bytes a client
+// sends on each connection, and CheckVMessAuth tells from them which VMess header (legacy
+// or AEAD) was spoken, computed from the protocol rather than by proxychain's code. A
+// Relay in front of a server counts the connections and bytes that went through it.
 //
 // The package imports nothing from Kubernetes or from proxychain itself, so it judges the
 // data plane from outside.

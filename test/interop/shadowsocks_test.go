@@ -58,8 +58,9 @@ func ssCipher(t *testing.T, method string) *shadowsocks.Cipher {
 }
 
 // ssTraffic runs one ssBig exchange, then ssConcurrent exchanges of ssSmall each way at
-// once, all checked by sha256 both ways.
-func ssTraffic(t *testing.T, dial func() (net.Conn, error)) {
+// once, all checked by sha256 both ways. It returns how many connections it made and the
+// payload it moved each way (the same both ways).
+func ssTraffic(t *testing.T, dial func() (net.Conn, error)) (conns int, payload int64) {
 	t.Helper()
 	big, small := int64(ssBig), int64(ssSmall)
 	if testing.Short() {
@@ -75,6 +76,7 @@ func ssTraffic(t *testing.T, dial func() (net.Conn, error)) {
 	if err := harness.ExchangeMany(ssConcurrent, dial, small, small); err != nil {
 		t.Fatal(err)
 	}
+	return 1 + ssConcurrent, big + ssConcurrent*small
 }
 
 // ourDial returns a dialer that reaches target through our Shadowsocks client.
@@ -202,7 +204,9 @@ func TestShadowsocksWithV2RayAndXray(t *testing.T) {
 
 // TestShadowsocksChainMixed chains Shadowsocks hops of different implementations: our
 // client dials each hop through the previous one, so each server, ours or theirs, sees
-// only the next hop's ciphertext.
+// only the next hop's ciphertext. Each server sits behind a counting relay, which must
+// have carried every connection the test made and at least its payload each way: a
+// client that skipped a hop would leave that hop's relay short.
 //
 //	our client -> ss-server (aes-256-cfb) -> our server (2022-blake3-aes-128-gcm) -> target
 //	our client -> v2ray (aes-128-gcm) -> ss-server (chacha20-ietf-poly1305) -> our server (aes-256-cfb) -> target
@@ -218,7 +222,9 @@ func TestShadowsocksChainMixed(t *testing.T) {
 	}
 	for _, chain := range chains {
 		t.Run(fmt.Sprint(chain), func(t *testing.T) {
+			before := len(tg.Remotes())
 			var parent proxy.Dialer = &net.Dialer{}
+			relays := make([]*harness.Relay, len(chain))
 			for i, h := range chain {
 				var server string
 				switch h.impl {
@@ -232,10 +238,21 @@ func TestShadowsocksChainMixed(t *testing.T) {
 					server = harness.LoopbackAddr(port)
 					harness.WaitListening(t, server)
 				}
-				parent = shadowsocks.NewClient(fmt.Sprintf("hop%d", i), server, ssCipher(t, h.method), parent)
+				relays[i] = harness.StartRelay(t, server)
+				parent = shadowsocks.NewClient(fmt.Sprintf("hop%d", i), relays[i].Addr(), ssCipher(t, h.method), parent)
 			}
 			last := parent
-			ssTraffic(t, func() (net.Conn, error) { return last.DialContext(context.Background(), "tcp", tg.Addr()) })
+			conns, payload := ssTraffic(t, func() (net.Conn, error) { return last.DialContext(context.Background(), "tcp", tg.Addr()) })
+			for i, r := range relays {
+				up, down := r.Bytes()
+				if r.Conns() != conns || up < payload || down < payload {
+					t.Errorf("hop %d (%s %s) carried %d connections, %d bytes up and %d down; want %d connections and at least %d bytes each way",
+						i, chain[i].impl, chain[i].method, r.Conns(), up, down, conns, payload)
+				}
+			}
+			if got := len(tg.Remotes()) - before; got != conns {
+				t.Errorf("the target saw %d connections, want %d", got, conns)
+			}
 		})
 	}
 }

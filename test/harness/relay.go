@@ -1,0 +1,132 @@
+package harness
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Relay is a loopback TCP relay put in front of a server: it passes every connection
+// on to the backend unchanged and counts the connections and bytes it carried, so a test
+// can check that its traffic really went through that server rather than around it. An
+// EOF one way is passed on as a half-close, as the wiretap of test/e2e does.
+type Relay struct {
+	ln      net.Listener
+	backend string
+	wg      sync.WaitGroup
+
+	conns    atomic.Int64
+	up, down atomic.Int64 // client to backend, and back
+
+	mu     sync.Mutex
+	open   map[net.Conn]struct{}
+	closed bool
+}
+
+// StartRelay listens on a fresh 127.0.0.1 port and relays to backend until the test ends;
+// then it closes the listener and every open connection, and waits for its goroutines.
+func StartRelay(t testing.TB, backend string) *Relay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("harness: relay: %v", err)
+	}
+	r := &Relay{ln: ln, backend: backend, open: map[net.Conn]struct{}{}}
+	r.wg.Go(r.serve)
+	t.Cleanup(r.stop)
+	return r
+}
+
+// Addr is where clients reach the backend through the relay.
+func (r *Relay) Addr() string { return r.ln.Addr().String() }
+
+// Conns returns how many connections the relay has passed on to the backend.
+func (r *Relay) Conns() int { return int(r.conns.Load()) }
+
+// Bytes returns how many bytes the relay has carried to the backend (up) and back
+// (down). A byte is counted once it is read, before it is passed on, so whatever the far
+// end has received is already counted.
+func (r *Relay) Bytes() (up, down int64) { return r.up.Load(), r.down.Load() }
+
+func (r *Relay) serve() {
+	for {
+		client, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.DialTimeout("tcp", r.backend, 10*time.Second)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		if !r.track(client, server) {
+			client.Close()
+			server.Close()
+			return
+		}
+		r.conns.Add(1)
+		r.wg.Go(func() {
+			var both sync.WaitGroup
+			both.Go(func() { relayCopy(server, client, &r.up) })
+			relayCopy(client, server, &r.down)
+			both.Wait()
+			r.untrack(client, server)
+		})
+	}
+}
+
+func relayCopy(dst, src net.Conn, n *atomic.Int64) {
+	buf := make([]byte, 32<<10)
+	for {
+		m, err := src.Read(buf)
+		if m > 0 {
+			n.Add(int64(m))
+			if _, werr := dst.Write(buf[:m]); werr != nil {
+				src.Close()
+				return
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				dst.(*net.TCPConn).CloseWrite()
+			} else {
+				dst.Close()
+			}
+			return
+		}
+	}
+}
+
+func (r *Relay) track(client, server net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.open[client], r.open[server] = struct{}{}, struct{}{}
+	return true
+}
+
+func (r *Relay) untrack(client, server net.Conn) {
+	client.Close()
+	server.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.open, client)
+	delete(r.open, server)
+}
+
+func (r *Relay) stop() {
+	r.mu.Lock()
+	r.closed = true
+	for c := range r.open {
+		c.Close()
+	}
+	r.mu.Unlock()
+	r.ln.Close()
+	r.wg.Wait()
+}
