@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -58,22 +59,28 @@ func proxyTag(o OutboundConfig) string {
 	return o.ProxySettings.Tag
 }
 
-// TestSeedsMatchSpec re-extracts the JSON blocks from the spec, when it is present, and
-// checks the testdata copies are byte-exact.
+// specCopy is the spec as the repository carries it: docs/proxy-forwarding.md, byte for
+// byte the seed's shared/seed/proxy-forwarding.md when it was added.
+const specCopy = "../../docs/proxy-forwarding.md"
+
+// seedSpecPaths are where the seed's own spec is, beside a checkout (as CI lays it out)
+// or one level further up.
+var seedSpecPaths = []string{"../../../shared/seed/proxy-forwarding.md", "../../../../shared/seed/proxy-forwarding.md"}
+
+var jsonBlock = regexp.MustCompile("(?s)```json\n(.*?)```")
+
+// TestSeedsMatchSpec re-extracts the JSON blocks from the spec and checks the testdata
+// copies are byte-exact. It reads the repository's copy of the spec, so it runs in every
+// checkout; the copy's blocks are in turn compared with the seed's spec when that is
+// beside the checkout, which it must be under CI.
 func TestSeedsMatchSpec(t *testing.T) {
-	var spec []byte
-	for _, p := range []string{"../../../shared/seed/proxy-forwarding.md", "../../../../shared/seed/proxy-forwarding.md"} {
-		if b, err := os.ReadFile(p); err == nil {
-			spec = b
-			break
-		}
+	spec, err := os.ReadFile(specCopy)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if spec == nil {
-		t.Skip("SKIPPED: seed spec proxy-forwarding.md not found next to the module; testdata copies not compared")
-	}
-	blocks := regexp.MustCompile("(?s)```json\n(.*?)```").FindAllSubmatch(spec, -1)
+	blocks := jsonBlock.FindAllSubmatch(spec, -1)
 	if len(blocks) != len(seeds) {
-		t.Fatalf("spec has %d json blocks, want %d", len(blocks), len(seeds))
+		t.Fatalf("%s has %d json blocks, want %d", specCopy, len(blocks), len(seeds))
 	}
 	for i, path := range seeds {
 		got, err := os.ReadFile(path)
@@ -81,9 +88,36 @@ func TestSeedsMatchSpec(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, blocks[i][1]) {
-			t.Errorf("%s differs from block %d of the spec", path, i)
+			t.Errorf("%s differs from block %d of %s", path, i, specCopy)
 		}
 	}
+
+	t.Run("copy matches the seed", func(t *testing.T) {
+		var seed []byte
+		for _, p := range seedSpecPaths {
+			if b, err := os.ReadFile(p); err == nil {
+				seed = b
+				break
+			}
+		}
+		if seed == nil {
+			msg := fmt.Sprintf("SEED SPEC MISSING: shared/seed/proxy-forwarding.md is not beside the checkout (%v); %s NOT compared with it",
+				seedSpecPaths, specCopy)
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		seedBlocks := jsonBlock.FindAllSubmatch(seed, -1)
+		if len(seedBlocks) != len(blocks) {
+			t.Fatalf("the seed's spec has %d json blocks, %s has %d", len(seedBlocks), specCopy, len(blocks))
+		}
+		for i := range blocks {
+			if !bytes.Equal(blocks[i][1], seedBlocks[i][1]) {
+				t.Errorf("block %d of %s differs from the seed's spec", i, specCopy)
+			}
+		}
+	})
 }
 
 func TestMarshalRoundTrip(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -54,7 +55,8 @@ func StartBytesTarget(t testing.TB, network string, upLen int, down []byte) *Byt
 }
 
 // StartDestination starts a BytesTarget and names it as a client of a proxy would, by
-// kind: "ipv4" (127.0.0.1), "ipv6" ([::1]; the test is skipped without IPv6 loopback) or
+// kind: "ipv4" (127.0.0.1), "ipv6" ([::1]; without IPv6 loopback the test fails under CI
+// and is skipped, loudly, elsewhere: see RequireIPv6Loopback) or
 // "domain" (target.test, which only the returned dialer maps onto the target, so a test
 // can check that the domain reached the proxy's dialer unresolved). The proxy under test
 // should dial with d.
@@ -63,11 +65,7 @@ func StartDestination(t testing.TB, kind string, upLen int, down []byte) (tg *By
 	network := "tcp"
 	if kind == "ipv6" {
 		network = "tcp6"
-		ln, err := net.Listen("tcp6", "[::1]:0")
-		if err != nil {
-			t.Skipf("harness: no IPv6 loopback: %v", err)
-		}
-		ln.Close()
+		RequireIPv6Loopback(t)
 	}
 	tg = StartBytesTarget(t, network, upLen, down)
 	d = &RecordingDialer{}
@@ -82,6 +80,35 @@ func StartDestination(t testing.TB, kind string, upLen int, down []byte) (tg *By
 	}
 	t.Fatalf("harness: unknown destination kind %q", kind)
 	return nil, "", nil
+}
+
+// RequireIPv6Loopback returns if this machine can listen on [::1]. If it cannot, the test
+// fails under CI (CI=true), where every case must run, and is skipped, loudly, otherwise,
+// as RequirePeer does for a missing peer.
+func RequireIPv6Loopback(t testing.TB) {
+	t.Helper()
+	requireIPv6Loopback(t, func() error {
+		ln, err := net.Listen("tcp6", "[::1]:0")
+		if err == nil {
+			ln.Close()
+		}
+		return err
+	})
+}
+
+// requireIPv6Loopback is RequireIPv6Loopback with the listen passed in, so tests can take
+// the missing path.
+func requireIPv6Loopback(t testing.TB, listen func() error) {
+	t.Helper()
+	err := listen()
+	if err == nil {
+		return
+	}
+	msg := fmt.Sprintf("IPv6 LOOPBACK MISSING: cannot listen on [::1] (%v); IPv6 destinations NOT verified", err)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 }
 
 // StartHTTPTarget starts a loopback HTTP/1.1 origin on 127.0.0.1 that serves one request

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -104,5 +105,36 @@ func TestHTTPTarget(t *testing.T) {
 	}
 	if n := <-tg.Extra(); n != 0 {
 		t.Errorf("%d bytes followed the request", n)
+	}
+}
+
+func TestRequireIPv6Loopback(t *testing.T) {
+	f := runTB(t, func(tb testing.TB) { requireIPv6Loopback(tb, func() error { return nil }) })
+	if f.failed || f.skipped {
+		t.Fatalf("with IPv6 loopback: failed %v, skipped %v: %s", f.failed, f.skipped, f.msg)
+	}
+	for _, c := range []struct {
+		ci         string
+		wantFailed bool
+	}{
+		{"true", true},
+		{"", false},
+		{"false", false},
+	} {
+		t.Run("missing/CI="+c.ci, func(t *testing.T) {
+			t.Setenv("CI", c.ci)
+			f := runTB(t, func(tb testing.TB) {
+				requireIPv6Loopback(tb, func() error { return errors.New("cannot assign requested address") })
+				t.Error("requireIPv6Loopback returned without IPv6 loopback")
+			})
+			if f.failed != c.wantFailed || f.skipped == c.wantFailed {
+				t.Fatalf("failed %v, skipped %v; want failed %v", f.failed, f.skipped, c.wantFailed)
+			}
+			for _, want := range []string{"IPv6 LOOPBACK MISSING", "NOT verified", "cannot assign requested address"} {
+				if !strings.Contains(f.msg, want) {
+					t.Errorf("message %q lacks %q", f.msg, want)
+				}
+			}
+		})
 	}
 }
