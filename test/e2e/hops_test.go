@@ -237,23 +237,73 @@ func startHop(t *testing.T, h hopServer, impl string) {
 	harness.WaitListening(t, h.addr())
 }
 
-// startChain runs every hop of c for w, served by impl. The hop after the first listens
-// on a free port behind a wiretap, which takes that hop's address in the fixture, so the
-// wiretap records exactly what the first hop relays upstream; it expects every
-// connection from the first hop's own address (its sendThrough).
-func startChain(t *testing.T, c chainSpec, w wire, impl string) ([]hopServer, *wiretap) {
+// startChain runs every hop of c for w, served by impl. The hop after the first, and
+// every VMess hop, listens on a free port behind a wiretap that takes the hop's address
+// in the fixture. The one in front of hops[1] records exactly what the first hop relays
+// upstream, and expects every connection from the first hop's own address (its
+// sendThrough); those in front of VMess hops keep the first bytes of each connection,
+// the VMess auth the client sent (checkVMessWire).
+func startChain(t *testing.T, c chainSpec, w wire, impl string) ([]hopServer, *wiretap, map[string]*wiretap) {
 	t.Helper()
 	hops := make([]hopServer, len(c.hops))
 	for i, name := range c.hops {
 		hops[i] = loadHop(t, name, w)
 	}
-	behindTap := hops[1]
-	behindTap.port = harness.FreePort(t)
+	taps := map[int]string{} // hop index -> the address its server really listens on
 	for i, h := range hops {
-		if i == 1 {
-			h = behindTap
+		if i == 1 || h.protocol == "vmess" {
+			h.port = harness.FreePort(t)
+			taps[i] = h.addr()
 		}
 		startHop(t, h, impl)
 	}
-	return hops, startWiretap(t, hops[1].addr(), behindTap.addr(), netip.MustParseAddr(hops[0].sendThrough))
+	var first *wiretap
+	vmessTaps := map[string]*wiretap{}
+	for i, backend := range taps {
+		var from netip.Addr // where the hop in front sends from; none in front of the first
+		if i > 0 {
+			from = netip.MustParseAddr(hops[i-1].sendThrough)
+		}
+		tap := startWiretap(t, hops[i].addr(), backend, from)
+		if i == 1 {
+			first = tap
+		}
+		if hops[i].protocol == "vmess" {
+			vmessTaps[hops[i].tag] = tap
+		}
+	}
+	return hops, first, vmessTaps
+}
+
+// checkVMessWire asserts that every connection through each VMess hop opened with the
+// auth of the header w names, the legacy one for alterId 64 and AEAD for 0, computed by
+// the harness from the protocol. A server that takes either header (v2ray 4.34 does, for
+// a user with alterId 64) would otherwise let a client speak the wrong one unseen. conns
+// is how many connections the test made through the chain; with retries, at least that.
+func checkVMessWire(t *testing.T, hops []hopServer, vmessTaps map[string]*wiretap, w wire, conns int, retries bool) {
+	t.Helper()
+	checked := 0
+	for _, h := range hops {
+		if h.protocol != "vmess" {
+			continue
+		}
+		checked++
+		// A connection that carried nothing is not a request: the joined client's
+		// ss-tunnels open one through the chain when WaitListening probes them.
+		var heads []*harness.Head
+		for _, hd := range vmessTaps[h.tag].connHeads() {
+			if b, _ := hd.Bytes(); len(b) > 0 {
+				heads = append(heads, hd)
+			}
+		}
+		if len(heads) < conns || (!retries && len(heads) != conns) {
+			t.Errorf("VMess hop %s saw %d requests, want %d", h.tag, len(heads), conns)
+		}
+		if err := harness.CheckVMessHeads(heads, h.vmess.Clients[0].ID, w.alterID); err != nil {
+			t.Errorf("VMess hop %s (alterId %d): %v", h.tag, w.alterID, err)
+		}
+	}
+	if checked == 0 {
+		t.Error("the chain has no VMess hop to check")
+	}
 }

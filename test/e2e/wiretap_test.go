@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/proxychain/proxychain/test/harness"
 )
 
 // A wiretap is a TCP relay that records what passes through it, both ways. Put in
@@ -29,7 +31,8 @@ type wiretap struct {
 	conns     map[net.Conn]struct{}
 	recording bool
 	records   []*tapRecord
-	sources   []netip.Addr // of every connection, recorded or not
+	sources   []netip.Addr    // of every connection, recorded or not
+	heads     []*harness.Head // the first bytes up of every connection, recording or not
 	closed    bool
 }
 
@@ -38,6 +41,7 @@ type wiretap struct {
 type tapRecord struct {
 	from     netip.Addr   // the connection's source
 	up, down bytes.Buffer // first hop to next hop, and back
+	head     *harness.Head
 }
 
 // tapBudget bounds what a wiretap keeps per direction of a connection: the marker
@@ -92,8 +96,9 @@ func (w *wiretap) track(client, server net.Conn) (*tapRecord, bool) {
 		return nil, false
 	}
 	w.conns[client], w.conns[server] = struct{}{}, struct{}{}
-	rec := &tapRecord{from: client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()}
+	rec := &tapRecord{from: client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap(), head: new(harness.Head)}
 	w.sources = append(w.sources, rec.from)
+	w.heads = append(w.heads, rec.head)
 	if w.recording {
 		w.records = append(w.records, rec)
 	}
@@ -116,6 +121,9 @@ func (w *wiretap) copy(dst, src net.Conn, rec *tapRecord, up bool) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			if up {
+				rec.head.Keep(buf[:n])
+			}
 			w.record(rec, up, buf[:n])
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				src.Close()
@@ -173,6 +181,13 @@ func checkTappedFrom(t *testing.T, tap *wiretap, n int) {
 	if total < n {
 		t.Errorf("the wiretap relayed %d connections, want at least %d", total, n)
 	}
+}
+
+// connHeads returns the first bytes sent up on every connection so far.
+func (w *wiretap) connHeads() []*harness.Head {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]*harness.Head(nil), w.heads...)
 }
 
 // take stops recording and returns what was recorded.

@@ -22,8 +22,6 @@
 // sends on each connection, and CheckVMessAuth tells from them which VMess header (legacy
 // or AEAD) was spoken, computed from the protocol rather than by proxychain's code. A
 // Relay in front of a server counts the connections and bytes that went through it.
-// HeldOpen tells whether a peer still held a connection open at a given moment, so that
-// tests judge a timeout by outcome rather than by elapsed time.
 //
 // The package imports nothing from Kubernetes or from proxychain itself, so it judges the
 // data plane from outside.
