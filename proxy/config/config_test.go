@@ -345,12 +345,15 @@ func TestValidateErrors(t *testing.T) {
 		},
 		{
 			"freedom and blackhole",
-			`{"outbounds": [{"protocol": "freedom", "settings": {"domainStrategy": "UseDNS", "redirect": "nope"}}, {"protocol": "blackhole", "settings": {"response": {"type": "html"}}}, {"protocol": "freedom", "sendThrough": "eth0"}]}`,
+			`{"outbounds": [{"protocol": "freedom", "settings": {"domainStrategy": "UseDNS", "redirect": "nope"}}, {"protocol": "blackhole", "settings": {"response": {"type": "html"}}}, {"protocol": "freedom", "sendThrough": "eth0"},
+			  {"protocol": "freedom", "settings": {"redirect": "1.2.3.4:+80"}}]}`,
 			[]string{
 				`config: outbounds[0].settings.domainStrategy: want one of "AsIs", "UseIP", "UseIPv4", "UseIPv6", got "UseDNS"`,
 				"config: outbounds[0].settings.redirect: address nope: missing port in address",
 				`config: outbounds[1].settings.response.type: want "none" or "http", got "html"`,
 				`config: outbounds[2].sendThrough: want an IP address, got "eth0"`,
+				// Atoi takes a sign; the freedom outbound never did.
+				`config: outbounds[3].settings.redirect: want host:port with a port from 0 to 65535, got "1.2.3.4:+80"`,
 			},
 		},
 		{

@@ -112,10 +112,8 @@ func (v *validator) outbound(o *OutboundConfig, p string) {
 			v.add(p+".domainStrategy", `want one of "AsIs", "UseIP", "UseIPv4", "UseIPv6", got %q`, s.DomainStrategy)
 		}
 		if s.Redirect != "" {
-			if _, port, err := splitRedirect(s.Redirect); err != nil {
+			if _, _, err := ParseRedirect(s.Redirect); err != nil {
 				v.add(p+".redirect", "%v", err)
-			} else if port < 0 || port > 65535 {
-				v.add(p+".redirect", "port %d is out of range", port)
 			}
 		}
 	case *BlackholeSettings:
@@ -331,19 +329,21 @@ func (v *validator) secret(p, field, value, file string) {
 	}
 }
 
-// splitRedirect parses freedom's redirect, "host:port", where an empty host or a zero
-// port keeps the original destination's.
-func splitRedirect(s string) (host string, port int, err error) {
-	host, portStr, err := net.SplitHostPort(s)
+// ParseRedirect parses freedom's redirect, "host:port". An empty host or port (or port
+// 0) keeps the original destination's, and comes back empty.
+func ParseRedirect(s string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(s)
 	if err != nil {
-		return "", 0, err
+		return "", "", err
 	}
-	if portStr == "" {
-		return host, 0, nil
-	}
-	port, err = strconv.Atoi(portStr)
-	if err != nil {
-		return "", 0, fmt.Errorf("want host:port, got %q", s)
+	if port != "" {
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return "", "", fmt.Errorf("want host:port with a port from 0 to 65535, got %q", s)
+		}
+		if n == 0 {
+			port = ""
+		}
 	}
 	return host, port, nil
 }

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 
 	"github.com/proxychain/proxychain/proxy"
+	"github.com/proxychain/proxychain/proxy/config"
 )
 
 // Domain strategies, V2Ray's names. AsIs hands domains to the dialer unresolved.
@@ -67,16 +67,9 @@ func New(tag string, opts Options) (*Freedom, error) {
 		return nil, fmt.Errorf("freedom: unknown domain strategy %q", opts.DomainStrategy)
 	}
 	if opts.Redirect != "" {
-		host, port, err := net.SplitHostPort(opts.Redirect)
+		host, port, err := config.ParseRedirect(opts.Redirect)
 		if err != nil {
 			return nil, fmt.Errorf("freedom: redirect: %w", err)
-		}
-		if port != "" {
-			if n, err := strconv.ParseUint(port, 10, 16); err != nil {
-				return nil, fmt.Errorf("freedom: redirect: bad port %q", port)
-			} else if n == 0 {
-				port = ""
-			}
 		}
 		f.redirectHost, f.redirectPort = host, port
 	}
