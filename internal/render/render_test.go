@@ -374,4 +374,9 @@ func TestInsecureHops(t *testing.T) {
 	if hops := render.InsecureHops(&spec); len(hops) != 0 {
 		t.Errorf("AEAD-only chain reported insecure: %v", hops)
 	}
+	spec.Outbounds[0].Settings.Vnext[0].Users[0].Security = "zero"
+	want = "weak crypto on DOUS (VMess security zero, the body is not encrypted)"
+	if got := render.DescribeInsecure(render.InsecureHops(&spec)); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
 }

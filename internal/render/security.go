@@ -29,9 +29,9 @@ type InsecureHop struct {
 
 func (h InsecureHop) String() string { return h.Tag + " (" + h.Reason + ")" }
 
-// InsecureHops lists, in spec order, the outbounds using a Shadowsocks stream cipher or
-// legacy VMess (alterId > 0, the MD5 header that probes identify). Each is listed once,
-// with its first weakness.
+// InsecureHops lists, in spec order, the outbounds using a Shadowsocks stream cipher,
+// legacy VMess (alterId > 0, the MD5 header that probes identify) or VMess with an
+// unencrypted body (security none or zero). Each is listed once, with its first weakness.
 func InsecureHops(spec *v1alpha1.ProxyChainSpec) []InsecureHop {
 	var hops []InsecureHop
 	for _, o := range spec.Outbounds {
@@ -56,8 +56,12 @@ func weakness(o v1alpha1.Outbound) string {
 	case v1alpha1.ProtocolVMess:
 		for _, s := range o.Settings.Vnext {
 			for _, u := range s.Users {
-				if u.AlterID > 0 {
+				switch {
+				case u.AlterID > 0:
 					return fmt.Sprintf("legacy VMess alterId %d", u.AlterID)
+				case u.Security == "none" || u.Security == "zero":
+					// The header is sealed, the payload is not: any hop after reads it.
+					return fmt.Sprintf("VMess security %s, the body is not encrypted", u.Security)
 				}
 			}
 		}
