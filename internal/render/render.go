@@ -6,9 +6,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/proxychain/proxychain/api/v1alpha1"
@@ -115,7 +117,7 @@ func Render(spec *v1alpha1.ProxyChainSpec, secrets Secrets) (*Result, error) {
 	// What the data plane cannot load must not reach it. Parse reads no files, so the
 	// credentials are checked above, and here only that the names are in place.
 	if _, _, err := config.Parse(data); err != nil {
-		return nil, &ChainError{Problems: []Problem{{Field: "spec", Message: err.Error()}}}
+		return nil, &ChainError{Problems: specProblems(err, cfg.Outbounds, spec)}
 	}
 	return &Result{
 		Config:      cfg,
@@ -305,6 +307,53 @@ func sniffing() *config.Sniffing {
 
 // defaultFirst moves the default outbound to the front: the data plane, like V2Ray, takes
 // the first outbound as the default.
+// specProblems turns the data plane's errors about a rendered config into problems at
+// the spec's paths: outbounds are found by tag, as defaultFirst may have moved them, and
+// rules keep their index.
+func specProblems(err error, rendered []config.OutboundConfig, spec *v1alpha1.ProxyChainSpec) []Problem {
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	var problems []Problem
+	for _, e := range errs {
+		var pe *config.PathError
+		if !errors.As(e, &pe) {
+			problems = append(problems, Problem{Field: "spec", Message: e.Error()})
+			continue
+		}
+		field := "spec"
+		var i int
+		var rest string
+		switch {
+		case scanIndex(pe.Path, "outbounds[", &i, &rest) && i < len(rendered):
+			j := slices.IndexFunc(spec.Outbounds, func(o v1alpha1.Outbound) bool { return o.Tag == rendered[i].Tag })
+			field = fmt.Sprintf("spec.outbounds[%d]%s", j, rest)
+		case strings.HasPrefix(pe.Path, "routing."):
+			field = "spec." + pe.Path
+		case pe.Path != "":
+			field = "spec (the rendered " + pe.Path + ")"
+		}
+		problems = append(problems, Problem{Field: field, Message: pe.Err.Error()})
+	}
+	return problems
+}
+
+// scanIndex reads "<prefix>N]rest" from path.
+func scanIndex(path, prefix string, i *int, rest *string) bool {
+	after, ok := strings.CutPrefix(path, prefix)
+	if !ok {
+		return false
+	}
+	num, tail, ok := strings.Cut(after, "]")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil {
+		return false
+	}
+	*i, *rest = n, tail
+	return true
+}
+
 func defaultFirst(outbounds []config.OutboundConfig, tag string) []config.OutboundConfig {
 	i := slices.IndexFunc(outbounds, func(o config.OutboundConfig) bool { return o.Tag == tag })
 	if i <= 0 {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -231,7 +232,19 @@ func TestRenderErrors(t *testing.T) {
 				spec.Routing = &v1alpha1.Routing{Rules: []v1alpha1.RoutingRule{{Port: "70000", OutboundTag: "AliHK"}}}
 			},
 			check:   isType[*render.ChainError],
-			message: `render: spec: config: routing.rules[0].port: want ports like "53", "1000-2000" or "80,443", got "70000"`,
+			message: `render: spec.routing.rules[0].port: want ports like "53", "1000-2000" or "80,443", got "70000"`,
+		},
+		{
+			// The default outbound goes first in the config; the error still names the
+			// outbound's place in the spec.
+			name: "outbound the data plane refuses",
+			edit: func(spec *v1alpha1.ProxyChainSpec, _ map[string]map[string][]byte) {
+				spec.Outbounds = slices.Insert(spec.Outbounds, 1, v1alpha1.Outbound{Tag: "direct", Protocol: v1alpha1.ProtocolFreedom,
+					Settings: &v1alpha1.OutboundSettings{Redirect: "example.com"}})
+				spec.DefaultOutbound = "AliSG"
+			},
+			check:   isType[*render.ChainError],
+			message: `render: spec.outbounds[1].settings.redirect: address example.com: missing port in address`,
 		},
 		{
 			name: "self reference",
