@@ -27,6 +27,8 @@ const (
 	MountPath = "/etc/proxychain"
 	// ConfigKey is the ConfigMap key, and file name, of the rendered config.
 	ConfigKey = "config.json"
+	// maxConfigMapBytes is the apiserver's limit on a ConfigMap's keys and values.
+	maxConfigMapBytes = 1 << 20
 
 	// ListenAddress keeps the sidecar's inbounds off the pod network. iptables REDIRECT
 	// of locally generated packets delivers them to 127.0.0.1.
@@ -114,6 +116,14 @@ func Render(spec *v1alpha1.ProxyChainSpec, secrets Secrets) (*Result, error) {
 		return nil, fmt.Errorf("render: %w", err)
 	}
 	data = append(data, '\n')
+	// The ConfigMap holds config.json alone, and the apiserver refuses one whose keys and
+	// values come to over 1 MiB. Refused here, nothing is written; refused there, the
+	// credentials Secret, written first, would already be the new one.
+	if n := len(ConfigKey) + len(data); n > maxConfigMapBytes {
+		return nil, &ChainError{Problems: []Problem{{Field: "spec", Message: fmt.Sprintf(
+			"renders to a config of %d bytes, over the %d a ConfigMap holds; shorten the routing rules or split the chain",
+			len(data), maxConfigMapBytes-len(ConfigKey))}}}
+	}
 	// What the data plane cannot load must not reach it. Parse reads no files, so the
 	// credentials are checked above, and here only that the names are in place.
 	if _, _, err := config.Parse(data); err != nil {

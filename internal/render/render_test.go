@@ -247,6 +247,19 @@ func TestRenderErrors(t *testing.T) {
 			message: `render: spec.outbounds[1].settings.redirect: address example.com: missing port in address`,
 		},
 		{
+			// Within the schema's limits (128 rules of 256 domains), but over a ConfigMap's.
+			name: "config too large for a ConfigMap",
+			edit: func(spec *v1alpha1.ProxyChainSpec, _ map[string]map[string][]byte) {
+				rule := v1alpha1.RoutingRule{OutboundTag: "AliHK"}
+				for i := range 256 {
+					rule.Domain = append(rule.Domain, fmt.Sprintf("domain:host-%03d.%s.example", i, strings.Repeat("x", 24)))
+				}
+				spec.Routing = &v1alpha1.Routing{Rules: slices.Repeat([]v1alpha1.RoutingRule{rule}, 128)}
+			},
+			check:   isType[*render.ChainError],
+			message: "render: spec: renders to a config of 2047187 bytes, over the 1048565 a ConfigMap holds; shorten the routing rules or split the chain",
+		},
+		{
 			name: "self reference",
 			edit: func(spec *v1alpha1.ProxyChainSpec, _ map[string]map[string][]byte) {
 				spec.Outbounds[1].ProxySettings = &v1alpha1.ProxySettings{Tag: "AliHK"}
