@@ -202,11 +202,15 @@ func topology(spec *v1alpha1.ProxyChainSpec) ([]config.OutboundConfig, []credent
 			servers := []config.ProxyServer{}
 			for j, srv := range s.Servers {
 				cs := config.ProxyServer{Address: srv.Address, Port: int(srv.Port)}
+				var invalid func(string) string
+				if o.Protocol == v1alpha1.ProtocolSocks {
+					invalid = invalidSocksPass
+				}
 				for k, a := range srv.Users {
 					cs.Users = append(cs.Users, config.Account{
 						User: a.User,
 						PassFile: add(fmt.Sprintf("%s.servers[%d].users[%d].passFrom", p, j, k), a.PassFrom.SecretKeyRef,
-							fmt.Sprintf("%s-%d-%d-pass", o.Tag, j, k), nil),
+							fmt.Sprintf("%s-%d-%d-pass", o.Tag, j, k), invalid),
 					})
 				}
 				servers = append(servers, cs)
@@ -257,6 +261,14 @@ func invalidPassword(method string) func(string) string {
 		}
 		return ""
 	}
+}
+
+// invalidSocksPass refuses what SOCKS5 cannot carry (RFC 1929: 255 bytes).
+func invalidSocksPass(v string) string {
+	if len(v) > 255 {
+		return fmt.Sprintf("is %d bytes, over the 255 a SOCKS5 password may be", len(v))
+	}
+	return ""
 }
 
 // resolve looks every credential up. Values are trimmed of surrounding white space, as

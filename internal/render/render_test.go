@@ -260,6 +260,25 @@ func TestRenderErrors(t *testing.T) {
 			message: "render: spec: renders to a config of 2047187 bytes, over the 1048565 a ConfigMap holds; shorten the routing rules or split the chain",
 		},
 		{
+			name: "socks password over 255 bytes",
+			edit: func(spec *v1alpha1.ProxyChainSpec, s map[string]map[string][]byte) {
+				spec.Outbounds = append(spec.Outbounds, socksOutbound("bob"))
+				s["socks"] = map[string][]byte{"pass": bytes.Repeat([]byte("p"), 256)}
+			},
+			check:   isType[*render.InvalidCredentialError],
+			message: `render: secret "socks" key "pass" (spec.outbounds[4].settings.servers[0].users[0].passFrom) is 256 bytes, over the 255 a SOCKS5 password may be`,
+		},
+		{
+			// The schema counts characters; SOCKS5 counts bytes.
+			name: "socks user over 255 bytes",
+			edit: func(spec *v1alpha1.ProxyChainSpec, s map[string]map[string][]byte) {
+				spec.Outbounds = append(spec.Outbounds, socksOutbound(strings.Repeat("é", 200)))
+				s["socks"] = map[string][]byte{"pass": []byte("p")}
+			},
+			check:   isType[*render.ChainError],
+			message: `render: spec.outbounds[4].settings.servers[0].users[0].user: 400 bytes, over the 255 SOCKS5 carries`,
+		},
+		{
 			name: "self reference",
 			edit: func(spec *v1alpha1.ProxyChainSpec, _ map[string]map[string][]byte) {
 				spec.Outbounds[1].ProxySettings = &v1alpha1.ProxySettings{Tag: "AliHK"}
@@ -405,4 +424,13 @@ func TestInsecureHops(t *testing.T) {
 	if got := render.DescribeInsecure(render.InsecureHops(&spec)); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
+}
+
+// socksOutbound is a SOCKS hop whose one account's password is key "pass" of Secret
+// "socks".
+func socksOutbound(user string) v1alpha1.Outbound {
+	return v1alpha1.Outbound{Tag: "corp", Protocol: v1alpha1.ProtocolSocks, Settings: &v1alpha1.OutboundSettings{
+		Servers: []v1alpha1.Server{{Address: "proxy.example", Port: 1080, Users: []v1alpha1.Account{{User: user,
+			PassFrom: v1alpha1.CredentialSource{SecretKeyRef: v1alpha1.SecretKeySelector{Name: "socks", Key: "pass"}}}}}},
+	}}
 }

@@ -375,6 +375,15 @@ func TestValidateErrors(t *testing.T) {
 			},
 		},
 		{
+			"socks credentials over 255 bytes",
+			`{"inbounds": [{"protocol": "socks", "port": 1080, "settings": {"auth": "password", "accounts": [{"user": "u", "pass": "` + strings.Repeat("p", 256) + `"}]}}],
+			  "outbounds": [{"protocol": "socks", "settings": {"servers": [{"address": "a", "port": 1, "users": [{"user": "` + strings.Repeat("é", 128) + `", "pass": "p"}]}]}}]}`,
+			[]string{
+				"config: outbounds[0].settings.servers[0].users[0].user: 256 bytes, over the 255 SOCKS5 carries",
+				"config: inbounds[0].settings.accounts[0].pass: 256 bytes, over the 255 SOCKS5 carries",
+			},
+		},
+		{
 			"inbounds",
 			`{"inbounds": [
 			  {"protocol": "socks", "tag": "in", "port": 0, "listen": "localhost", "settings": {"auth": "password"}},

@@ -103,6 +103,9 @@ func (v *validator) outbound(o *OutboundConfig, p string) {
 		}
 	case *SocksOutboundSettings:
 		v.proxyServers(p, s.Servers)
+		for i := range s.Servers {
+			v.socksAccounts(fmt.Sprintf("%s.servers[%d].users", p, i), s.Servers[i].Users)
+		}
 	case *HTTPOutboundSettings:
 		v.proxyServers(p, s.Servers)
 	case *FreedomSettings:
@@ -165,6 +168,7 @@ func (v *validator) inbound(in *InboundConfig, p string) {
 			v.add(p+".auth", `want "noauth" or "password", got %q`, s.Auth)
 		}
 		v.accounts(p+".accounts", s.Accounts)
+		v.socksAccounts(p+".accounts", s.Accounts)
 	case *HTTPInboundSettings:
 		v.accounts(p+".accounts", s.Accounts)
 	case *DokodemoSettings:
@@ -298,6 +302,24 @@ func (v *validator) accounts(p string, accounts []Account) {
 		ap := fmt.Sprintf("%s[%d]", p, i)
 		v.required(ap+".user", accounts[i].User)
 		v.secret(ap, "pass", accounts[i].Pass, accounts[i].PassFile)
+	}
+}
+
+// socksAccounts checks what SOCKS5 can carry: a user name and password of at most 255
+// bytes each (RFC 1929). A password in a file is checked once the file is read (Load).
+func (v *validator) socksAccounts(p string, accounts []Account) {
+	for i := range accounts {
+		ap := fmt.Sprintf("%s[%d]", p, i)
+		if len(accounts[i].User) > 255 {
+			v.add(ap+".user", "%d bytes, over the 255 SOCKS5 carries", len(accounts[i].User))
+		}
+		if pass, err := accounts[i].ResolvedPass(); err == nil && len(pass) > 255 {
+			field := "pass"
+			if accounts[i].PassFile != "" {
+				field = "passFile"
+			}
+			v.add(ap+"."+field, "%d bytes, over the 255 SOCKS5 carries", len(pass))
+		}
 	}
 }
 
