@@ -414,11 +414,16 @@ func (c *chunkReader) release() {
 	c.putBuf()
 }
 
-// readSalt is a client's preamble for the server's response stream: the salt that keys it.
-func (c *chunkReader) readSalt(ciph *Cipher) error {
+// readSalt reads the salt that keys the peer's stream. A client passes its request salt,
+// which is refused: echoed back, the request would open under it as an authentic
+// response. (A server refuses reflection through its salt filter.)
+func (c *chunkReader) readSalt(ciph *Cipher, requestSalt []byte) error {
 	b, err := c.fill(ciph.saltLen)
 	if err != nil {
 		return err
+	}
+	if bytes.Equal(b, requestSalt) {
+		return c.fail(fmt.Errorf("%w: the response salt is our request's, reflected", ErrReplay))
 	}
 	c.salt = bytes.Clone(b)
 	aead, err := ciph.sessionAEAD(c.salt)

@@ -106,7 +106,7 @@ func (e *response2022Encoder) encode(dst, p []byte) ([]byte, int) {
 // been seen in the last minute.
 func (c *chunkReader) readResponse2022(ciph *Cipher, requestSalt []byte, now func() time.Time, salts *saltSet) error {
 	if c.aead == nil {
-		if err := c.readSalt(ciph); err != nil {
+		if err := c.readSalt(ciph, requestSalt); err != nil {
 			return err
 		}
 	}

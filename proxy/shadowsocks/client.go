@@ -80,7 +80,7 @@ func (c *Client) wrap(raw net.Conn, addr []byte) (*conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		dec := &streamReader{src: raw, iv: make([]byte, ciph.saltLen), ciph: ciph}
+		dec := &streamReader{src: raw, iv: make([]byte, ciph.saltLen), requestIV: iv, ciph: ciph}
 		return newConn(raw, dec, &streamEncoder{stream: stream, iv: iv, header: addr}), nil
 
 	case familyAEAD:
@@ -89,7 +89,7 @@ func (c *Client) wrap(raw net.Conn, addr []byte) (*conn, error) {
 			return nil, err
 		}
 		dec := newChunkReader(raw, maxPayload)
-		dec.preamble = func() error { return dec.readSalt(ciph) }
+		dec.preamble = func() error { return dec.readSalt(ciph, salt) }
 		return newConn(raw, dec, &aeadEncoder{sealer: s, salt: salt, header: addr}), nil
 
 	default: // family2022

@@ -57,7 +57,7 @@ func FuzzAEADReader(f *testing.F) {
 			stream[bit/8] ^= 1 << (bit % 8)
 		}
 		r := newChunkReader(smallReads{bytes.NewReader(stream), int(readSize) + 1}, maxPayload)
-		r.preamble = func() error { return r.readSalt(ciph) }
+		r.preamble = func() error { return r.readSalt(ciph, nil) }
 		got, err := io.ReadAll(r)
 		r.release()
 		if !bytes.HasPrefix(data, got) {
@@ -72,7 +72,7 @@ func FuzzAEADReader(f *testing.F) {
 		// WriteTo, which joins the records it finds buffered, hands out the same bytes
 		// and meets the same end.
 		w := newChunkReader(smallReads{bytes.NewReader(stream), int(readSize) + 1}, maxPayload)
-		w.preamble = func() error { return w.readSalt(ciph) }
+		w.preamble = func() error { return w.readSalt(ciph, nil) }
 		var sink bytes.Buffer
 		_, werr := w.WriteTo(&sink)
 		w.release()
@@ -81,7 +81,7 @@ func FuzzAEADReader(f *testing.F) {
 		}
 
 		raw := newChunkReader(bytes.NewReader(data), maxPayload)
-		raw.preamble = func() error { return raw.readSalt(ciph) }
+		raw.preamble = func() error { return raw.readSalt(ciph, nil) }
 		if _, err := io.Copy(io.Discard, raw); err == nil && len(data) > 0 {
 			t.Fatal("random bytes decoded without error")
 		}

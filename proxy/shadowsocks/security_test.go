@@ -11,6 +11,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -95,6 +96,45 @@ func TestReflectionRefused(t *testing.T) {
 		req.Conn.Close()
 		if _, _, err := serve(srv, srvRaw.written()); err == nil {
 			t.Fatal("reflected response accepted as a request")
+		}
+	})
+}
+
+// echoDialer's connections send back whatever is written to them: a man in the middle
+// reflecting the client's request as the response.
+type echoDialer struct{}
+
+func (echoDialer) DialContext(context.Context, string, string) (net.Conn, error) {
+	c, peer := net.Pipe()
+	go func() {
+		io.Copy(peer, peer)
+		peer.Close()
+	}()
+	return c, nil
+}
+
+// TestClientRefusesReflection: a client's own request, reflected as the response, is
+// refused before any byte reaches the application. (SIP022 also binds the response to
+// the request salt and marks its direction.)
+func TestClientRefusesReflection(t *testing.T) {
+	forEachMethod(t, func(t *testing.T, ciph *Cipher) {
+		if ciph.family == familyNone {
+			t.Skip("nothing to check")
+		}
+		c, err := NewClient("hop", "192.0.2.1:8388", ciph, echoDialer{}).DialContext(context.Background(), "tcp", "example.com:80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go c.Write([]byte("GET /secret HTTP/1.1\r\n\r\n"))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, not a measurement
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		if n > 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the reflected request was read as the response: %q, %v", buf[:n], err)
+		}
+		if ciph.family != family2022 && !errors.Is(err, ErrReplay) {
+			t.Errorf("error %v, want ErrReplay", err)
 		}
 	})
 }

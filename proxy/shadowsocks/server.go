@@ -155,7 +155,7 @@ func (s *Server) handshakeAEAD(raw net.Conn) (dest string, c *conn, err error) {
 			dec.release()
 		}
 	}()
-	if err := dec.readSalt(ciph); err != nil {
+	if err := dec.readSalt(ciph, nil); err != nil {
 		return "", nil, err
 	}
 	// The first chunk authenticates the salt; only then is it worth remembering, so
@@ -203,7 +203,7 @@ func (s *Server) handshake2022(raw net.Conn) (dest string, c *conn, err error) {
 		}
 		return "", nil, err
 	}
-	if err := dec.readSalt(ciph); err != nil {
+	if err := dec.readSalt(ciph, nil); err != nil {
 		return "", nil, err
 	}
 	h, err := dec.open(fixedHeaderLen, nil)

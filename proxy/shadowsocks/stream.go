@@ -1,7 +1,9 @@
 package shadowsocks
 
 import (
+	"bytes"
 	"crypto/cipher"
+	"fmt"
 	"io"
 
 	"github.com/proxychain/proxychain/proxy"
@@ -44,6 +46,9 @@ type streamReader struct {
 	ivRead int
 	ciph   *Cipher
 	err    error
+	// requestIV is the client's own: a response IV equal to it is the request reflected,
+	// which would decrypt to the request's plaintext.
+	requestIV []byte
 }
 
 // start reads the peer's IV. Like chunkReader.fill it resumes after a timeout.
@@ -60,6 +65,10 @@ func (s *streamReader) start() error {
 			}
 			return err
 		}
+	}
+	if bytes.Equal(s.iv, s.requestIV) {
+		s.err = fmt.Errorf("%w: the response IV is our request's, reflected", ErrReplay)
+		return s.err
 	}
 	stream, err := s.ciph.stream(s.iv, true)
 	if err != nil {
