@@ -206,6 +206,93 @@ func TestWebhookRejectsBadGraphs(t *testing.T) {
 	}
 }
 
+// TestWebhookRejectsBadRoutingEntries: routing entries the schema admits but the data
+// plane's rule parser (package match) rejects are denied at admission, each naming its
+// entry, on create and on update; entries the parser reads are admitted.
+func TestWebhookRejectsBadRoutingEntries(t *testing.T) {
+	requireEnv(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	const denied = `admission webhook "vproxychain.proxychain.io" denied the request: ProxyChain.proxychain.io "%s" is invalid: `
+	tests := []struct {
+		name string
+		rule v1alpha1.RoutingRule
+		want string
+	}{
+		{
+			name: "geosite list",
+			rule: v1alpha1.RoutingRule{Domain: []string{"example.com", "geosite:cn"}},
+			want: `spec.routing.rules[0].domain[1]: Invalid value: "geosite:cn": "geosite:cn": geosite lists are not supported; list the domains instead`,
+		},
+		{
+			name: "ext list",
+			rule: v1alpha1.RoutingRule{Domain: []string{"ext:x:y"}},
+			want: `spec.routing.rules[0].domain[0]: Invalid value: "ext:x:y": "ext:x:y": ext lists are not supported; list the domains instead`,
+		},
+		{
+			name: "bad regexp",
+			rule: v1alpha1.RoutingRule{Domain: []string{"regexp:(a"}},
+			want: "spec.routing.rules[0].domain[0]: Invalid value: \"regexp:(a\": error parsing regexp: missing closing ): `(a`",
+		},
+		{
+			name: "empty domain",
+			rule: v1alpha1.RoutingRule{Domain: []string{"domain:"}},
+			want: `spec.routing.rules[0].domain[0]: Invalid value: "domain:": empty domain pattern`,
+		},
+		{
+			name: "reversed port range",
+			rule: v1alpha1.RoutingRule{Port: "443-80"},
+			want: `spec.routing.rules[0].port: Invalid value: "443-80": want ports like "53", "1000-2000" or "80,443", got "443-80"`,
+		},
+		{
+			name: "port out of range",
+			rule: v1alpha1.RoutingRule{Port: "70000"},
+			want: `spec.routing.rules[0].port: Invalid value: "70000": want ports like "53", "1000-2000" or "80,443", got "70000"`,
+		},
+	}
+	withRule := func(spec *v1alpha1.ProxyChainSpec, rule v1alpha1.RoutingRule) {
+		rule.OutboundTag = "DOUS"
+		spec.Routing = &v1alpha1.Routing{Rules: []v1alpha1.RoutingRule{rule}}
+	}
+
+	// The same values as an update of a valid chain; dry run, so it stays valid.
+	valid := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "valid"}, Spec: rendertest.SeedSpec()}
+	if err := k8sClient.Create(ctx, valid); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tt.name, " ", "-")
+			spec := rendertest.SeedSpec()
+			withRule(&spec, tt.rule)
+			pc := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
+			err := k8sClient.Create(ctx, pc)
+			if want := fmt.Sprintf(denied, name) + tt.want; err == nil || err.Error() != want {
+				t.Errorf("create: got  %v\nwant %s", err, want)
+			}
+			err = updateChain(ctx, client.ObjectKeyFromObject(valid), func(pc *v1alpha1.ProxyChain) { withRule(&pc.Spec, tt.rule) }, client.DryRunAll)
+			if want := fmt.Sprintf(denied, valid.Name) + tt.want; err == nil || err.Error() != want {
+				t.Errorf("update: got  %v\nwant %s", err, want)
+			}
+		})
+	}
+
+	t.Run("good entries", func(t *testing.T) {
+		spec := rendertest.SeedSpec()
+		spec.Routing = &v1alpha1.Routing{Rules: []v1alpha1.RoutingRule{
+			{Domain: []string{"example", "keyword:ads", "domain:example.com", "full:www.example.com", `regexp:\.goo.*\.com$`, "other:prefix"}, OutboundTag: "DOUS"},
+			{IP: []string{"10.0.0.0/8", "192.168.1.1", "2001:db8::/32", "::1"}, OutboundTag: "AliHK"},
+			{Port: "53", OutboundTag: "DOUS"},
+			{Port: "0-65535", OutboundTag: "DOUS"},
+			{Domain: []string{"example.org"}, Port: "80,443,1000-2000", OutboundTag: "DOSG"},
+		}}
+		pc := &v1alpha1.ProxyChain{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "good"}, Spec: spec}
+		if err := k8sClient.Create(ctx, pc); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // skipValidationLabel marks chains the ProxyChain webhook skips while
 // skipChainValidation is in force.
 const skipValidationLabel = "test.proxychain.io/skip-validation"

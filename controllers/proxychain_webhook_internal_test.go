@@ -33,6 +33,31 @@ func TestValidatorMessages(t *testing.T) {
 			`ProxyChain.proxychain.io "c" is invalid: [spec.outbounds[0].proxySettings.tag: Invalid value: "DOJP": no outbound tagged "DOJP", ` +
 				`spec.outbounds[3].proxySettings.tag: Invalid value: "DOSG": outbound "DOSG" cannot be its own proxy]`,
 		},
+		{
+			// The API server's CEL rule denies such an ip entry before the webhook sees it,
+			// so only this test reaches the webhook's ip check.
+			"routing entries and graph",
+			func(s *v1alpha1.ProxyChainSpec) {
+				s.Outbounds[0].ProxySettings.Tag = "DOJP"
+				s.Routing = &v1alpha1.Routing{Rules: []v1alpha1.RoutingRule{
+					{Domain: []string{"example.com"}, IP: []string{"10.0.0.0/8", "geoip:cn"}, OutboundTag: "DOUS"},
+					{Domain: []string{"geosite:cn"}, Port: "443-80", OutboundTag: "DOUS"},
+				}}
+			},
+			`ProxyChain.proxychain.io "c" is invalid: [spec.outbounds[0].proxySettings.tag: Invalid value: "DOJP": no outbound tagged "DOJP", ` +
+				`spec.routing.rules[0].ip[1]: Invalid value: "geoip:cn": "geoip:cn": geoip lists are not supported (only geoip:private); list the CIDRs instead, ` +
+				`spec.routing.rules[1].domain[0]: Invalid value: "geosite:cn": "geosite:cn": geosite lists are not supported; list the domains instead, ` +
+				`spec.routing.rules[1].port: Invalid value: "443-80": want ports like "53", "1000-2000" or "80,443", got "443-80"]`,
+		},
+		{
+			"routing entries valid",
+			func(s *v1alpha1.ProxyChainSpec) {
+				s.Routing = &v1alpha1.Routing{Rules: []v1alpha1.RoutingRule{
+					{Domain: []string{"domain:example.com", `regexp:\.goo.*\.com$`}, IP: []string{"geoip:private", "2001:db8::1"}, Port: "80,443,1000-2000", OutboundTag: "DOUS"},
+				}}
+			},
+			"",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
