@@ -10,6 +10,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -140,6 +142,59 @@ func TestSchemaRejections(t *testing.T) {
 					t.Fatalf("error does not contain %q:\n%v", w, err)
 				}
 				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+// TestSchemaRejectsEmptyRuleLists: an empty domain or ip list is denied at the list. It
+// is created unstructured because the typed client drops empty lists (omitempty), and
+// the rendered rule would then lose the condition.
+func TestSchemaRejectsEmptyRuleLists(t *testing.T) {
+	requireEnv(t)
+	ns := newNamespace(t)
+	tests := []struct {
+		name string
+		rule map[string]any
+		want string
+	}{
+		{
+			name: "empty domain",
+			rule: map[string]any{"domain": []any{}, "outboundTag": "DOUS"},
+			want: `spec.routing.rules[0].domain: Invalid value: 0: spec.routing.rules[0].domain in body should have at least 1 items`,
+		},
+		{
+			name: "empty ip",
+			rule: map[string]any{"ip": []any{}, "outboundTag": "DOUS"},
+			want: `spec.routing.rules[0].ip: Invalid value: 0: spec.routing.rules[0].ip in body should have at least 1 items`,
+		},
+		{
+			name: "empty domain beside a port",
+			rule: map[string]any{"domain": []any{}, "port": "53", "outboundTag": "DOUS"},
+			want: `spec.routing.rules[0].domain: Invalid value: 0: spec.routing.rules[0].domain in body should have at least 1 items`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pc := &v1alpha1.ProxyChain{
+				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "ProxyChain"},
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: strings.ReplaceAll(tt.name, " ", "-")},
+				Spec:       rendertest.SeedSpec(),
+			}
+			obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(pc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &unstructured.Unstructured{Object: obj}
+			if err := unstructured.SetNestedSlice(u.Object, []any{tt.rule}, "spec", "routing", "rules"); err != nil {
+				t.Fatal(err)
+			}
+			err = k8sClient.Create(context.Background(), u)
+			if err == nil {
+				t.Fatalf("accepted %v", tt.rule)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error does not contain %q:\n%v", tt.want, err)
 			}
 		})
 	}

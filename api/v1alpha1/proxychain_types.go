@@ -263,13 +263,15 @@ type Routing struct {
 }
 
 // RoutingRule matches a destination by domain, IP or port; all given conditions must
-// match, and within a condition any entry may.
+// match, and within a condition any entry may. A condition given is not empty: the
+// domain and ip lists need an entry, since an empty list would render as no condition.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.domain) || has(self.ip) || has(self.port)",message="a rule needs domain, ip or port"
 type RoutingRule struct {
 	// Domain entries in V2Ray syntax: "example.com" (substring), "domain:example.com"
 	// (the domain and its subdomains), "full:example.com", "regexp:...", "keyword:...".
 	// +optional
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=253
@@ -277,6 +279,7 @@ type RoutingRule struct {
 	Domain []string `json:"domain,omitempty"`
 	// IP entries are addresses or CIDRs.
 	// +optional
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=43
 	// +kubebuilder:validation:XValidation:rule="self.all(x, isIP(x) || isCIDR(x))",message="each entry must be an IP address or a CIDR"
