@@ -112,7 +112,8 @@ type framer struct {
 const maxSealedChunks = 1 << 16
 
 // ErrNonceExhausted is returned by a write that would reuse a body nonce: one VMess
-// stream carries at most 65535 chunks each way (1 GiB in our 16 KiB chunks).
+// stream carries at most 65535 chunks each way: 1 GiB of 16 KiB chunks, or 65535 small
+// writes.
 var ErrNonceExhausted = errors.New("vmess: chunk counter exhausted; the stream cannot carry more")
 
 func (f *framer) sizeLen() int {

@@ -79,5 +79,7 @@
 //
 // The chunk counter is 16 bits. V2Ray lets it wrap and reuse nonces; our reader accepts
 // that from a peer, but our writer refuses to (ErrNonceExhausted), which limits one stream
-// to 65535 chunks each way: 1 GiB in our 16 KiB chunks.
+// to 65535 chunks each way. A write is at least one chunk, so that is about 1 GiB for a
+// saturated stream in our 16 KiB chunks, but only 65535 writes for an interactive one
+// (an SSH session's keystrokes, say), after which the connection ends.
 package vmess
