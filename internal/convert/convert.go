@@ -560,6 +560,12 @@ func (c *converter) rules(rules []config.RoutingRule) []config.RoutingRule {
 				c.fail(p+".port", `want ports like "53", "1000-2000" or "80,443", got %q`, r.Port)
 			}
 		}
+		if !rule.HasCondition() && len(r.InboundTag) == 0 {
+			// Only the network condition was left, and it holds for every TCP connection.
+			c.fail(p, "matches every connection, which a ProxyChain rule cannot say (it needs domain, ip or port); "+
+				"make %q the defaultOutbound instead, and drop the rules after this one, which it shadows", r.OutboundTag)
+			continue
+		}
 		out = append(out, rule)
 	}
 	return out

@@ -242,6 +242,10 @@ func TestErrors(t *testing.T) {
 			"outbounds": [{"tag": "d", "protocol": "freedom"}],
 			"routing": {"rules": [{"inboundTag": ["in"], "outboundTag": "d"}]}}`, Options{Name: "a"},
 			[]string{"convert: routing.rules[0].inboundTag: a ProxyChain cannot match by inbound, since the sidecar's inbounds replace the config's; remove the condition or the rule"}},
+		{"catch-all rule", `{"outbounds": [{"tag": "p", "protocol": "freedom"}, {"tag": "d", "protocol": "freedom"}],
+			"routing": {"rules": [{"network": "tcp,udp", "outboundTag": "d"}]}}`, Options{Name: "a"},
+			[]string{`convert: routing.rules[0]: matches every connection, which a ProxyChain rule cannot say (it needs domain, ip or port); ` +
+				`make "d" the defaultOutbound instead, and drop the rules after this one, which it shadows`}},
 		{"too many outbounds", outbound(strings.TrimSuffix(strings.Repeat(`{"protocol": "freedom"},`, 33), ",")), Options{Name: "a"},
 			[]string{"convert: outbounds: 33 outbounds, a ProxyChain takes at most 32"}},
 	}
