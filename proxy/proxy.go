@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 )
@@ -42,6 +43,47 @@ type Request struct {
 	Answer func(dialErr error) error
 }
 
+// Hop names one hop of a chain in the errors of its client.
+type Hop struct {
+	Protocol string // as configured: vmess, shadowsocks, socks, http
+	Tag      string // the outbound's
+	Server   string // host:port
+}
+
+// HopError is a failure at one hop. A hop that its parent failed to take to its server
+// wraps the parent's HopError in its own, so the innermost one in a chain's error names
+// the hop that failed.
+type HopError struct {
+	Hop
+	Err error
+}
+
+func (e *HopError) Error() string {
+	return fmt.Sprintf("%s %q (%s): %v", e.Protocol, e.Tag, e.Server, e.Err)
+}
+
+func (e *HopError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the failure is a timeout. With Temporary it makes a HopError a
+// net.Error, so a conn that names its hop in a read error still reports a passed
+// deadline as net.Conn asks.
+func (e *HopError) Timeout() bool {
+	var ne net.Error
+	return errors.As(e.Err, &ne) && ne.Timeout()
+}
+
+// Temporary is Timeout: net.Error asks for it and deprecates it.
+func (e *HopError) Temporary() bool { return e.Timeout() }
+
+// Wrap names h in err. nil and io.EOF pass unchanged: a clean end of stream is no
+// failure, and readers compare it with ==.
+func (h Hop) Wrap(err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return &HopError{Hop: h, Err: err}
+}
+
 // ErrNetwork is returned by dialers asked for a network other than TCP.
 var ErrNetwork = errors.New("proxy: only tcp is supported")
 
@@ -68,18 +110,19 @@ func CloseWrite(c net.Conn) error {
 // ctx: ctx's deadline becomes conn's, and cancelling ctx expires it at once, so a hop that
 // accepts and never answers cannot hold a dial past its deadline. On success the deadline
 // is cleared for the relay. If ctx ended first, its cause is returned, whatever the
-// exchange saw.
-func Handshake(ctx context.Context, conn net.Conn, exchange func() error) error {
+// exchange saw. Errors name hop, the hop whose exchange this is: conn's peer address is
+// the first hop's server, whatever layers conn carries.
+func Handshake(ctx context.Context, conn net.Conn, hop Hop, exchange func() error) error {
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	err := exchange()
 	if !stop() {
-		return fmt.Errorf("proxy: handshake with %s: %w", conn.RemoteAddr(), context.Cause(ctx))
+		return hop.Wrap(fmt.Errorf("handshake: %w", context.Cause(ctx)))
 	}
 	if err != nil {
-		return err
+		return hop.Wrap(err)
 	}
 	conn.SetDeadline(time.Time{})
 	return nil

@@ -30,7 +30,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("httpproxy: %s refused CONNECT to %s: %s", e.Server, e.Destination, e.Status)
+	return fmt.Sprintf("httpproxy: CONNECT to %s refused: %s", e.Destination, e.Status)
 }
 
 // Client is the HTTP CONNECT outbound: it dials its server through parent and asks it
@@ -56,6 +56,8 @@ func NewClient(tag, server, user, pass string, parent proxy.Dialer) *Client {
 // Tag names the outbound.
 func (c *Client) Tag() string { return c.tag }
 
+func (c *Client) hop() proxy.Hop { return proxy.Hop{Protocol: "http", Tag: c.tag, Server: c.server} }
+
 // DialContext opens a tunnel to address through the proxy. The handshake is bounded by
 // ctx. Bytes the proxy sent after its answer's head are the first the returned
 // connection reads.
@@ -68,10 +70,10 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	}
 	conn, err := c.parent.DialContext(ctx, "tcp", c.server)
 	if err != nil {
-		return nil, err
+		return nil, c.hop().Wrap(err)
 	}
 	var tunnel net.Conn
-	err = proxy.Handshake(ctx, conn, func() error {
+	err = proxy.Handshake(ctx, conn, c.hop(), func() error {
 		var err error
 		tunnel, err = c.connect(conn, address)
 		return err
@@ -90,7 +92,7 @@ func (c *Client) connect(conn net.Conn, address string) (net.Conn, error) {
 	}
 	head += "\r\n"
 	if _, err := io.WriteString(conn, head); err != nil {
-		return nil, fmt.Errorf("httpproxy: write CONNECT to %s: %w", c.server, err)
+		return nil, fmt.Errorf("write CONNECT: %w", err)
 	}
 
 	limited := &io.LimitedReader{R: conn, N: maxResponseHead}
@@ -102,16 +104,16 @@ func (c *Client) connect(conn net.Conn, address string) (net.Conn, error) {
 	}
 	if err != nil {
 		if limited.N == 0 {
-			return nil, fmt.Errorf("%w from %s: head over %d bytes", ErrMalformedResponse, c.server, maxResponseHead)
+			return nil, fmt.Errorf("%w: head over %d bytes", ErrMalformedResponse, maxResponseHead)
 		}
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("httpproxy: read CONNECT answer from %s: %w", c.server, err)
+		return nil, fmt.Errorf("read CONNECT answer: %w", err)
 	}
 	code, status, ok := parseStatusLine(line)
 	if !ok {
-		return nil, fmt.Errorf("%w from %s: %q", ErrMalformedResponse, c.server, line)
+		return nil, fmt.Errorf("%w: %q", ErrMalformedResponse, line)
 	}
 	if code/100 != 2 {
 		return nil, &StatusError{Code: code, Status: status, Server: c.server, Destination: address}

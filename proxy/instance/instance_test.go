@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/proxychain/proxychain/proxy"
 	"github.com/proxychain/proxychain/proxy/config"
 	"github.com/proxychain/proxychain/proxy/socks"
+	"github.com/proxychain/proxychain/proxy/vmess"
 	"github.com/proxychain/proxychain/test/harness"
 )
 
@@ -164,6 +166,95 @@ func TestChainOfSocksHops(t *testing.T) {
 	roundTrip(t, client.Outbound("exit"), echo, 256<<10)
 	roundTrip(t, client.Dialer(), echo, 1000)
 	checkAccepted(t, m, before, map[string]uint64{"hop1": 2, "hop2": 2})
+}
+
+// TestChainErrorsNameTheFailingHop: when the second hop of a chain fails, the error
+// names that hop by protocol, tag and server, not the first hop (whose server is the TCP
+// peer) or no hop at all, and stays matchable.
+func TestChainErrorsNameTheFailingHop(t *testing.T) {
+	_, first, _ := hops(t)
+	refused := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.Close()
+		return ln.Addr().String()
+	}
+	tests := []struct {
+		name, protocol, settings string
+		// server starts the second hop's server; it may cancel the dial.
+		server func(cancel context.CancelFunc) string
+		// read reads once after the dial: the hop reports its answer on the first read.
+		read bool
+		want error
+	}{
+		{
+			// accepts, reads the greeting, never answers; the dial is cancelled then
+			name: "socks, silent", protocol: "socks", settings: `{"servers": [{"address": "127.0.0.1", "port": %d}]}`,
+			server: func(cancel context.CancelFunc) string {
+				return harness.ServeTCP(t, func(c net.Conn) {
+					io.ReadFull(c, make([]byte, 3))
+					cancel()
+					io.Copy(io.Discard, c)
+				})
+			},
+			want: context.Canceled,
+		},
+		{
+			// ends its stream before any response header
+			name: "vmess, closed", protocol: "vmess", settings: `{"vnext": [{"address": "127.0.0.1", "port": %d, "users": [{"id": "` + idA + `"}]}]}`,
+			server: func(context.CancelFunc) string {
+				return harness.ServeTCP(t, func(c net.Conn) {
+					c.(*net.TCPConn).CloseWrite()
+					io.Copy(io.Discard, c)
+				})
+			},
+			read: true, want: vmess.ErrResponse,
+		},
+		{
+			// nothing listens: the first hop's server is refused
+			name: "shadowsocks, refused", protocol: "shadowsocks",
+			settings: `{"servers": [{"address": "127.0.0.1", "port": %d, "method": "aes-256-gcm", "password": "x"}]}`,
+			server:   func(context.CancelFunc) string { return refused() },
+			want:     syscall.ECONNREFUSED,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			server := tt.server(cancel)
+			_, port, _ := net.SplitHostPort(server)
+			client := build(t, fmt.Sprintf(`{
+			  "outbounds": [
+			    {"tag": "second", "protocol": %q, "settings": `+tt.settings+`, "proxySettings": {"tag": "first"}},
+			    {"tag": "first", "protocol": "socks", "settings": {"servers": [{"address": "127.0.0.1", "port": %d}]}}
+			  ]
+			}`, tt.protocol, mustAtoi(t, port), first))
+			conn, err := client.Outbound("second").DialContext(ctx, "tcp", "192.0.2.1:80")
+			if err == nil && tt.read {
+				conn.SetDeadline(time.Now().Add(10 * time.Second))
+				_, err = conn.Read(make([]byte, 1))
+			}
+			if conn != nil {
+				conn.Close()
+			}
+			want := fmt.Sprintf("%s %q (%s): ", tt.protocol, "second", server)
+			if err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v; want it to begin %q and match %v", err, want, tt.want)
+			}
+		})
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestBuildErrors(t *testing.T) {

@@ -43,6 +43,10 @@ func NewClient(tag, server string, c *Cipher, parent proxy.Dialer) *Client {
 // Tag names the outbound.
 func (c *Client) Tag() string { return c.tag }
 
+func (c *Client) hop() proxy.Hop {
+	return proxy.Hop{Protocol: "shadowsocks", Tag: c.tag, Server: c.server}
+}
+
 // DialContext dials the server through the parent and returns a connection to address
 // (host:port) over it. Nothing is written yet: the target address goes out with the
 // first Write, or alone before the first Read (see conn).
@@ -56,7 +60,7 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	}
 	raw, err := c.parent.DialContext(ctx, "tcp", c.server)
 	if err != nil {
-		return nil, err
+		return nil, c.hop().Wrap(err)
 	}
 	conn, err := c.wrap(raw, addr)
 	if err != nil {

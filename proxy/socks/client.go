@@ -36,6 +36,8 @@ func NewClient(tag, server, user, pass string, parent proxy.Dialer) *Client {
 // Tag names the outbound.
 func (c *Client) Tag() string { return c.tag }
 
+func (c *Client) hop() proxy.Hop { return proxy.Hop{Protocol: "socks", Tag: c.tag, Server: c.server} }
+
 // DialContext connects to address through the SOCKS5 server. The handshake is bounded by
 // ctx. The returned connection is the parent's: the handshake reads no byte past the reply.
 func (c *Client) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
@@ -51,9 +53,9 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	}
 	conn, err := c.parent.DialContext(ctx, "tcp", c.server)
 	if err != nil {
-		return nil, err
+		return nil, c.hop().Wrap(err)
 	}
-	err = proxy.Handshake(ctx, conn, func() error { return c.handshake(conn, request, address) })
+	err = proxy.Handshake(ctx, conn, c.hop(), func() error { return c.handshake(conn, request, address) })
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -67,45 +69,45 @@ func (c *Client) handshake(conn net.Conn, request []byte, address string) error 
 		greeting = []byte{version5, 2, methodNone, methodUserPass}
 	}
 	if _, err := conn.Write(greeting); err != nil {
-		return fmt.Errorf("socks: write greeting to %s: %w", c.server, err)
+		return fmt.Errorf("write greeting: %w", err)
 	}
 	var buf [3]byte
 	if _, err := io.ReadFull(conn, buf[:2]); err != nil {
-		return fmt.Errorf("socks: read method from %s: %w", c.server, unexpected(err))
+		return fmt.Errorf("read method: %w", unexpected(err))
 	}
 	if buf[0] != version5 {
-		return fmt.Errorf("%w (%s sent %d)", ErrServerVersion, c.server, buf[0])
+		return fmt.Errorf("%w (it sent %d)", ErrServerVersion, buf[0])
 	}
 	switch buf[1] {
 	case methodNone:
 	case methodUserPass:
 		if c.user == "" {
-			return fmt.Errorf("%w (%s chose username/password)", ErrServerMethod, c.server)
+			return fmt.Errorf("%w (it chose username/password)", ErrServerMethod)
 		}
 		if err := c.authenticate(conn); err != nil {
 			return err
 		}
 	case methodNoAcceptable:
-		return fmt.Errorf("%w (%s)", ErrNoAcceptableMethod, c.server)
+		return ErrNoAcceptableMethod
 	default:
-		return fmt.Errorf("%w (%s chose 0x%02x)", ErrServerMethod, c.server, buf[1])
+		return fmt.Errorf("%w (it chose 0x%02x)", ErrServerMethod, buf[1])
 	}
 
 	if _, err := conn.Write(request); err != nil {
-		return fmt.Errorf("socks: write request to %s: %w", c.server, err)
+		return fmt.Errorf("write request: %w", err)
 	}
 	if _, err := io.ReadFull(conn, buf[:3]); err != nil {
-		return fmt.Errorf("socks: read reply from %s: %w", c.server, unexpected(err))
+		return fmt.Errorf("read reply: %w", unexpected(err))
 	}
 	if buf[0] != version5 {
-		return fmt.Errorf("%w (%s sent %d)", ErrServerVersion, c.server, buf[0])
+		return fmt.Errorf("%w (it sent %d)", ErrServerVersion, buf[0])
 	}
 	if rep := Reply(buf[1]); rep != ReplySucceeded {
 		return &ReplyError{Reply: rep, Server: c.server, Destination: address}
 	}
 	// The bound address means nothing through a chain, but it must leave the stream.
 	if _, err := socksaddr.Read(conn); err != nil {
-		return fmt.Errorf("socks: read bound address from %s: %w", c.server, unexpected(err))
+		return fmt.Errorf("read bound address: %w", unexpected(err))
 	}
 	return nil
 }
@@ -117,14 +119,14 @@ func (c *Client) authenticate(conn net.Conn) error {
 	msg = append(msg, byte(len(c.pass)))
 	msg = append(msg, c.pass...)
 	if _, err := conn.Write(msg); err != nil {
-		return fmt.Errorf("socks: write credentials to %s: %w", c.server, err)
+		return fmt.Errorf("write credentials: %w", err)
 	}
 	var status [2]byte
 	if _, err := io.ReadFull(conn, status[:]); err != nil {
-		return fmt.Errorf("socks: read auth status from %s: %w", c.server, unexpected(err))
+		return fmt.Errorf("read auth status: %w", unexpected(err))
 	}
 	if status[1] != userPassOK {
-		return fmt.Errorf("%w by %s", ErrAuthFailed, c.server)
+		return ErrAuthFailed
 	}
 	return nil
 }

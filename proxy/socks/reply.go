@@ -76,7 +76,7 @@ type ReplyError struct {
 }
 
 func (e *ReplyError) Error() string {
-	return fmt.Sprintf("socks: %s refused CONNECT to %s: %s", e.Server, e.Destination, e.Reply)
+	return fmt.Sprintf("socks: CONNECT to %s refused: %s", e.Destination, e.Reply)
 }
 
 // Unwrap gives the errno a reply stands for, so a SOCKS inbound in front of this hop

@@ -94,6 +94,8 @@ func NewClient(tag, server string, user User, security string, parent proxy.Dial
 // Tag names the outbound.
 func (c *Client) Tag() string { return c.tag }
 
+func (c *Client) hop() proxy.Hop { return proxy.Hop{Protocol: "vmess", Tag: c.tag, Server: c.server} }
+
 // DialContext dials the server through the parent and sends the request header for
 // address. The returned conn reads the response header before the first body byte.
 func (c *Client) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
@@ -107,14 +109,14 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	aeadHeader := c.alterIDs == nil
 	raw, err := c.parent.DialContext(ctx, "tcp", c.server)
 	if err != nil {
-		return nil, fmt.Errorf("vmess: dial %s: %w", c.server, err)
+		return nil, c.hop().Wrap(err)
 	}
 	if d, ok := ctx.Deadline(); ok {
 		raw.SetWriteDeadline(d)
 	}
 	if _, err := raw.Write(wire); err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("vmess: send request to %s: %w", c.server, err)
+		return nil, c.hop().Wrap(fmt.Errorf("send request: %w", err))
 	}
 	raw.SetWriteDeadline(time.Time{})
 
@@ -123,9 +125,11 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	vc := &conn{Conn: raw, r: newChunkReader(raw)}
 	vc.w = chunkWriter{w: raw, f: spec.framer(h.bodyKey, h.bodyIV)}
 	resp := &responseReader{r: vc.r, aead: aeadHeader, key: rkey, iv: riv, auth: h.respAuth}
+	// The response header is read on the first read, after DialContext has returned, so
+	// its errors are named here: a refusal reads the same at every VMess hop of a chain.
 	vc.head = func() error {
 		if err := resp.read(); err != nil {
-			return err
+			return c.hop().Wrap(err)
 		}
 		vc.r.startBody(spec.framer(rkey, riv))
 		return nil
