@@ -56,6 +56,9 @@ type Hop struct {
 type HopError struct {
 	Hop
 	Err error
+	// Dial is set when the hop's server was not reached: the dial through the parent
+	// failed. Another server of the same outbound may still be reachable.
+	Dial bool
 }
 
 func (e *HopError) Error() string {
@@ -77,11 +80,68 @@ func (e *HopError) Temporary() bool { return e.Timeout() }
 
 // Wrap names h in err. nil and io.EOF pass unchanged: a clean end of stream is no
 // failure, and readers compare it with ==.
-func (h Hop) Wrap(err error) error {
+func (h Hop) Wrap(err error) error { return h.wrap(err, false) }
+
+// WrapDial is Wrap for a failure to reach h's server through the parent.
+func (h Hop) WrapDial(err error) error { return h.wrap(err, true) }
+
+func (h Hop) wrap(err error, dial bool) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
-	return &HopError{Hop: h, Err: err}
+	return &HopError{Hop: h, Err: err, Dial: dial}
+}
+
+// DialInTurn dials with dial(ctx, i) for i = 0, 1, ... n-1 in turn until one succeeds,
+// as net.Dialer dials a host's addresses: each attempt has its share of the time left,
+// an even share among the attempts left (this one included) but at least 2 s, so one
+// that never answers leaves time for the rest. After a failure it moves on while ctx
+// lasts, if moveOn, told the error and whether the attempt used up its share, agrees;
+// a nil moveOn always does. The error joins the attempts' errors.
+func DialInTurn(ctx context.Context, n int, dial func(ctx context.Context, i int) (net.Conn, error),
+	moveOn func(err error, outOfTime bool) bool) (net.Conn, error) {
+	var errs []error
+	for i := range n {
+		attempt, cancel := attemptContext(ctx, n-i)
+		conn, err := dial(attempt, i)
+		outOfTime := expired(attempt)
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if expired(ctx) || moveOn != nil && !moveOn(err, outOfTime) {
+			break
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return nil, errors.New("proxy: nothing to dial")
+	case 1:
+		return nil, errs[0]
+	}
+	return nil, errors.Join(errs...)
+}
+
+// minAttempt is the least time an attempt of DialInTurn gets, as net.Dialer gives each
+// of a host's addresses.
+const minAttempt = 2 * time.Second
+
+// attemptContext bounds an attempt to its share of ctx's time left, with left attempts
+// to go, this one included. Without a deadline in ctx, the attempt has none.
+func attemptContext(ctx context.Context, left int) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok || left <= 1 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, max(time.Until(d)/time.Duration(left), minAttempt))
+}
+
+// expired reports whether ctx is done or its deadline has passed: a conn's deadline set
+// from ctx's can fire before ctx's own timer does.
+func expired(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(d)
 }
 
 // ErrNetwork is returned by dialers asked for a network other than TCP.

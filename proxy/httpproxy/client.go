@@ -70,7 +70,7 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	}
 	conn, err := c.parent.DialContext(ctx, "tcp", c.server)
 	if err != nil {
-		return nil, c.hop().Wrap(err)
+		return nil, c.hop().WrapDial(err)
 	}
 	var tunnel net.Conn
 	err = proxy.Handshake(ctx, conn, c.hop(), func() error {

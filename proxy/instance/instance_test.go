@@ -173,14 +173,6 @@ func TestChainOfSocksHops(t *testing.T) {
 // peer) or no hop at all, and stays matchable.
 func TestChainErrorsNameTheFailingHop(t *testing.T) {
 	_, first, _ := hops(t)
-	refused := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln.Close()
-		return ln.Addr().String()
-	}
 	tests := []struct {
 		name, protocol, settings string
 		// server starts the second hop's server; it may cancel the dial.
@@ -216,7 +208,7 @@ func TestChainErrorsNameTheFailingHop(t *testing.T) {
 			// nothing listens: the first hop's server is refused
 			name: "shadowsocks, refused", protocol: "shadowsocks",
 			settings: `{"servers": [{"address": "127.0.0.1", "port": %d, "method": "aes-256-gcm", "password": "x"}]}`,
-			server:   func(context.CancelFunc) string { return refused() },
+			server:   func(context.CancelFunc) string { return refusedAddr(t) },
 			want:     syscall.ECONNREFUSED,
 		},
 	}
@@ -246,6 +238,17 @@ func TestChainErrorsNameTheFailingHop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// refusedAddr returns a loopback address where nothing listens.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	return ln.Addr().String()
 }
 
 func mustAtoi(t *testing.T, s string) int {

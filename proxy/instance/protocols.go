@@ -89,7 +89,7 @@ func proxyServers(tag string, servers []config.ProxyServer, path string, newClie
 		if len(srv.Users) == 0 {
 			return newClient(server, "", ""), nil
 		}
-		return eachServer(tag, len(srv.Users), func(j int) (proxy.Outbound, error) {
+		return eachUser(tag, len(srv.Users), func(j int) (proxy.Outbound, error) {
 			pass, err := srv.Users[j].ResolvedPass()
 			if err != nil {
 				return nil, pathError(fmt.Sprintf("%s.settings.servers[%d].users[%d].passFile", path, i, j), err)
@@ -101,7 +101,18 @@ func proxyServers(tag string, servers []config.ProxyServer, path string, newClie
 
 // eachServer builds one client per server of an outbound with build, and spreads the
 // outbound's connections over them in turn, as V2Ray's round-robin server picker does.
+// A dial that cannot reach its server moves on to the next (see roundRobin).
 func eachServer(tag string, n int, build func(i int) (proxy.Outbound, error)) (proxy.Outbound, error) {
+	return inTurn(tag, n, true, build)
+}
+
+// eachUser builds one client per user of one server with build and takes them in turn.
+// They share the server, so a dial that cannot reach it does not try the next user.
+func eachUser(tag string, n int, build func(i int) (proxy.Outbound, error)) (proxy.Outbound, error) {
+	return inTurn(tag, n, false, build)
+}
+
+func inTurn(tag string, n int, failover bool, build func(i int) (proxy.Outbound, error)) (proxy.Outbound, error) {
 	if n == 0 {
 		return nil, errors.New("no server to dial") // config.Validate refuses this first
 	}
@@ -116,22 +127,41 @@ func eachServer(tag string, n int, build func(i int) (proxy.Outbound, error)) (p
 	if n == 1 {
 		return clients[0], nil
 	}
-	return &roundRobin{tag: tag, clients: clients}, nil
+	return &roundRobin{tag: tag, clients: clients, failover: failover}, nil
 }
 
-// roundRobin dials through its clients in turn, one per connection. A failed dial is not
-// retried on the next, as in V2Ray: the app sees the failure and its retry moves on.
+// roundRobin dials through its clients in turn, one per connection.
+//
+// With failover, a dial that could not reach its client's server moves on to the next
+// client, as V2Ray's outbounds retry the server pick and the dial, until each has been
+// tried or ctx ends. Each attempt has its share of the time left (proxy.DialInTurn), and
+// one that used it all up moves on too, reached or not, so a server that never answers
+// leaves time for the rest. A dial that reached its server and was refused (a SOCKS or
+// HTTP refusal, failed authentication, a handshake cut off) does not move on, as V2Ray's
+// retry covers only the dial: the refusal is about the destination or our credentials,
+// which the next server would most likely refuse too, after dialing the destination
+// once more.
 type roundRobin struct {
-	tag     string
-	clients []proxy.Outbound
-	next    atomic.Uint64
+	tag      string
+	clients  []proxy.Outbound
+	next     atomic.Uint64
+	failover bool
 }
 
 func (r *roundRobin) Tag() string { return r.tag }
 
 func (r *roundRobin) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	i := (r.next.Add(1) - 1) % uint64(len(r.clients))
-	return r.clients[i].DialContext(ctx, network, address)
+	n := len(r.clients)
+	first := int((r.next.Add(1) - 1) % uint64(n))
+	if !r.failover {
+		return r.clients[first].DialContext(ctx, network, address)
+	}
+	return proxy.DialInTurn(ctx, n, func(ctx context.Context, i int) (net.Conn, error) {
+		return r.clients[(first+i)%n].DialContext(ctx, network, address)
+	}, func(err error, outOfTime bool) bool {
+		var he *proxy.HopError
+		return outOfTime || errors.As(err, &he) && he.Dial
+	})
 }
 
 // accounts turns inbound accounts into the user->password map the servers take.
@@ -186,7 +216,7 @@ func buildVMessOutbound(b *builder, o *config.OutboundConfig, path string, paren
 	warned := false
 	return eachServer(o.Tag, len(vnext), func(i int) (proxy.Outbound, error) {
 		srv := &vnext[i]
-		return eachServer(o.Tag, len(srv.Users), func(j int) (proxy.Outbound, error) {
+		return eachUser(o.Tag, len(srv.Users), func(j int) (proxy.Outbound, error) {
 			userPath := fmt.Sprintf("%s.settings.vnext[%d].users[%d]", path, i, j)
 			cu := &srv.Users[j]
 			user, err := vmessUser(cu, userPath)

@@ -60,7 +60,7 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	}
 	raw, err := c.parent.DialContext(ctx, "tcp", c.server)
 	if err != nil {
-		return nil, c.hop().Wrap(err)
+		return nil, c.hop().WrapDial(err)
 	}
 	conn, err := c.wrap(raw, addr)
 	if err != nil {

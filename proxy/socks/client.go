@@ -53,7 +53,7 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	}
 	conn, err := c.parent.DialContext(ctx, "tcp", c.server)
 	if err != nil {
-		return nil, c.hop().Wrap(err)
+		return nil, c.hop().WrapDial(err)
 	}
 	err = proxy.Handshake(ctx, conn, c.hop(), func() error { return c.handshake(conn, request, address) })
 	if err != nil {

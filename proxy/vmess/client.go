@@ -109,7 +109,7 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	aeadHeader := c.alterIDs == nil
 	raw, err := c.parent.DialContext(ctx, "tcp", c.server)
 	if err != nil {
-		return nil, c.hop().Wrap(err)
+		return nil, c.hop().WrapDial(err)
 	}
 	if d, ok := ctx.Deadline(); ok {
 		raw.SetWriteDeadline(d)
