@@ -86,7 +86,9 @@ func New(tag string, opts Options) (*Freedom, error) {
 func (f *Freedom) Tag() string { return f.tag }
 
 // DialContext dials address (after any redirect), resolving a domain first under a Use*
-// strategy and trying its addresses in the resolver's order.
+// strategy and trying its addresses in the resolver's order, each with its share of the
+// time left (proxy.DialInTurn) as net.Dialer does, so one that never answers leaves time
+// for the rest.
 func (f *Freedom) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	if err := proxy.CheckNetwork(network); err != nil {
 		return nil, err
@@ -114,24 +116,22 @@ func (f *Freedom) DialContext(ctx context.Context, network, address string) (net
 	if err != nil {
 		return nil, fmt.Errorf("freedom: %w", err)
 	}
-	var errs []error
+	var addrs []string
 	for _, ip := range ips {
-		if !f.wants(ip) {
-			continue
-		}
-		conn, err := f.dialer.DialContext(ctx, network, net.JoinHostPort(ip.Unmap().String(), port))
-		if err == nil {
-			return conn, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
+		if f.wants(ip) {
+			addrs = append(addrs, net.JoinHostPort(ip.Unmap().String(), port))
 		}
 	}
-	if len(errs) == 0 {
+	if len(addrs) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNoAddress, host)
 	}
-	return nil, errors.Join(errs...)
+	return proxy.DialInTurn(ctx, len(addrs), func(ctx context.Context, i int) (net.Conn, error) {
+		conn, err := f.dialer.DialContext(ctx, network, addrs[i])
+		if err != nil {
+			return nil, fmt.Errorf("freedom: %s at %s: %w", host, addrs[i], err)
+		}
+		return conn, nil
+	}, nil)
 }
 
 func (f *Freedom) wants(ip netip.Addr) bool {

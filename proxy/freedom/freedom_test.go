@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -83,6 +84,60 @@ func TestDialTargets(t *testing.T) {
 				t.Errorf("dialed %v, want %v", d.dialed, tt.want)
 			}
 		})
+	}
+}
+
+// unansweredFirst is a dialer whose first address never answers: its dial lasts until
+// its context ends. Any other address answers.
+type unansweredFirst struct {
+	first  string
+	dialed []string
+}
+
+func (d *unansweredFirst) DialContext(ctx context.Context, _, address string) (net.Conn, error) {
+	d.dialed = append(d.dialed, address)
+	if address == d.first {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	c, peer := net.Pipe()
+	peer.Close()
+	return c, nil
+}
+
+// TestUnansweredAddressLeavesTimeForTheNext: under a Use* strategy, an address that
+// never answers gets its share of the dial's time, and the next address the rest.
+func TestUnansweredAddressLeavesTimeForTheNext(t *testing.T) {
+	resolver := fakeResolver{"dual.example": {netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}}
+	d := &unansweredFirst{first: "192.0.2.1:443"}
+	f, err := New("direct", Options{DomainStrategy: UseIP, Dialer: d, Resolver: resolver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each address gets 2 s of it; this is a bound, not a measurement.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	c, err := f.DialContext(ctx, "tcp", "dual.example:443")
+	if err != nil {
+		t.Fatalf("dial: %v; want the second address's connection", err)
+	}
+	c.Close()
+	if want := []string{"192.0.2.1:443", "[2001:db8::1]:443"}; !reflect.DeepEqual(d.dialed, want) {
+		t.Errorf("dialed %v, want %v", d.dialed, want)
+	}
+}
+
+// Each address's error names the host and the address.
+func TestDialErrorsNameAddresses(t *testing.T) {
+	resolver := fakeResolver{"dual.example": {netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}}
+	f, err := New("direct", Options{DomainStrategy: UseIP, Dialer: &recordingDialer{}, Resolver: resolver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.DialContext(context.Background(), "tcp", "dual.example:443")
+	want := "freedom: dual.example at 192.0.2.1:443: recorded\nfreedom: dual.example at [2001:db8::1]:443: recorded"
+	if err == nil || err.Error() != want || !errors.Is(err, errRecorded) {
+		t.Errorf("err = %q, want %q, matching the dialer's error", err, want)
 	}
 }
 
