@@ -22,18 +22,13 @@ import (
 // connections that come from the first hop's address (from); a client that skipped the
 // first hop would dial the tap itself, so every connection's source is kept too.
 type wiretap struct {
-	ln      net.Listener
-	backend string
-	from    netip.Addr
-	wg      sync.WaitGroup
+	from netip.Addr
 
 	mu        sync.Mutex
-	conns     map[net.Conn]struct{}
 	recording bool
 	records   []*tapRecord
 	sources   []netip.Addr    // of every connection, recorded or not
 	heads     []*harness.Head // the first bytes up of every connection, recording or not
-	closed    bool
 }
 
 // tapRecord is one connection's bytes, each direction kept apart so that a plaintext run
@@ -52,92 +47,28 @@ const tapBudget = 2 * markerLen
 // in front of it sends from, the source every connection must have.
 func startWiretap(t *testing.T, listen, backend string, from netip.Addr) *wiretap {
 	t.Helper()
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		t.Fatalf("wiretap: %v", err)
-	}
-	w := &wiretap{ln: ln, backend: backend, from: from, conns: map[net.Conn]struct{}{}, recording: true}
-	w.wg.Go(w.serve)
-	t.Cleanup(w.stop)
+	w := &wiretap{from: from, recording: true}
+	harness.StartRelayOn(t, listen, backend, w.observe)
 	return w
 }
 
-func (w *wiretap) serve() {
-	for {
-		client, err := w.ln.Accept()
-		if err != nil {
-			return
-		}
-		server, err := net.DialTimeout("tcp", w.backend, 10*time.Second)
-		if err != nil {
-			client.Close()
-			continue
-		}
-		rec, ok := w.track(client, server)
-		if !ok {
-			client.Close()
-			server.Close()
-			return
-		}
-		w.wg.Go(func() {
-			var both sync.WaitGroup
-			both.Go(func() { w.copy(server, client, rec, true) })
-			w.copy(client, server, rec, false)
-			both.Wait()
-			w.untrack(client, server)
-		})
-	}
-}
-
-func (w *wiretap) track(client, server net.Conn) (*tapRecord, bool) {
+// observe keeps a new connection's source and first bytes, and its record while the tap
+// is recording; the relay shows it every read before passing it on, so whatever the far
+// end has received is already in the record.
+func (w *wiretap) observe(client net.Conn) func(up bool, p []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
-		return nil, false
-	}
-	w.conns[client], w.conns[server] = struct{}{}, struct{}{}
 	rec := &tapRecord{from: client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap(), head: new(harness.Head)}
 	w.sources = append(w.sources, rec.from)
 	w.heads = append(w.heads, rec.head)
 	if w.recording {
 		w.records = append(w.records, rec)
 	}
-	return rec, true
-}
-
-func (w *wiretap) untrack(client, server net.Conn) {
-	client.Close()
-	server.Close()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.conns, client)
-	delete(w.conns, server)
-}
-
-// copy records each read before forwarding it, so whatever the far end has received
-// is already in the record.
-func (w *wiretap) copy(dst, src net.Conn, rec *tapRecord, up bool) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if up {
-				rec.head.Keep(buf[:n])
-			}
-			w.record(rec, up, buf[:n])
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				src.Close()
-				return
-			}
+	return func(up bool, p []byte) {
+		if up {
+			rec.head.Keep(p)
 		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				dst.(*net.TCPConn).CloseWrite()
-			} else {
-				dst.Close()
-			}
-			return
-		}
+		w.record(rec, up, p)
 	}
 }
 
@@ -198,17 +129,6 @@ func (w *wiretap) take() []*tapRecord {
 	recs := w.records
 	w.records = nil
 	return recs
-}
-
-func (w *wiretap) stop() {
-	w.mu.Lock()
-	w.closed = true
-	for c := range w.conns {
-		c.Close()
-	}
-	w.mu.Unlock()
-	w.ln.Close()
-	w.wg.Wait()
 }
 
 // The marker exchange sends a known payload through a chain to a markerTarget, which

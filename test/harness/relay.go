@@ -13,10 +13,11 @@ import (
 // Relay is a loopback TCP relay put in front of a server: it passes every connection
 // on to the backend unchanged and counts the connections and bytes it carried, so a test
 // can check that its traffic really went through that server rather than around it. An
-// EOF one way is passed on as a half-close, as the wiretap of test/e2e does.
+// EOF one way is passed on as a half-close. An Observer sees every byte on the way.
 type Relay struct {
 	ln      net.Listener
 	backend string
+	observe Observer
 	wg      sync.WaitGroup
 
 	conns    atomic.Int64
@@ -27,15 +28,25 @@ type Relay struct {
 	closed bool
 }
 
+// Observer is told of each connection a Relay accepts, and returns what sees every read
+// of it, up (client to backend) or down, before the bytes are passed on.
+type Observer func(client net.Conn) func(up bool, p []byte)
+
 // StartRelay listens on a fresh 127.0.0.1 port and relays to backend until the test ends;
 // then it closes the listener and every open connection, and waits for its goroutines.
 func StartRelay(t testing.TB, backend string) *Relay {
+	return StartRelayOn(t, "127.0.0.1:0", backend, nil)
+}
+
+// StartRelayOn is StartRelay listening on listen, with observe (if not nil) shown every
+// connection and byte.
+func StartRelayOn(t testing.TB, listen, backend string, observe Observer) *Relay {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatalf("harness: relay: %v", err)
 	}
-	r := &Relay{ln: ln, backend: backend, open: map[net.Conn]struct{}{}}
+	r := &Relay{ln: ln, backend: backend, observe: observe, open: map[net.Conn]struct{}{}}
 	r.wg.Go(r.serve)
 	t.Cleanup(r.stop)
 	return r
@@ -69,22 +80,29 @@ func (r *Relay) serve() {
 			return
 		}
 		r.conns.Add(1)
+		seen := func(bool, []byte) {}
+		if r.observe != nil {
+			seen = r.observe(client)
+		}
 		r.wg.Go(func() {
 			var both sync.WaitGroup
-			both.Go(func() { relayCopy(server, client, &r.up) })
-			relayCopy(client, server, &r.down)
+			both.Go(func() { relayCopy(server, client, &r.up, func(p []byte) { seen(true, p) }) })
+			relayCopy(client, server, &r.down, func(p []byte) { seen(false, p) })
 			both.Wait()
 			r.untrack(client, server)
 		})
 	}
 }
 
-func relayCopy(dst, src net.Conn, n *atomic.Int64) {
+// relayCopy counts and shows each read before passing it on, so whatever the far end
+// has received is already counted and seen.
+func relayCopy(dst, src net.Conn, n *atomic.Int64, seen func([]byte)) {
 	buf := make([]byte, 32<<10)
 	for {
 		m, err := src.Read(buf)
 		if m > 0 {
 			n.Add(int64(m))
+			seen(buf[:m])
 			if _, werr := dst.Write(buf[:m]); werr != nil {
 				src.Close()
 				return
