@@ -20,7 +20,7 @@ var tools = []tool{
 }
 
 // Apply installs the rules in the current network namespace, IPv4 then IPv6. Running it
-// again replaces the contents of our chains and adds no second jump. A failure leaves
+// again replaces the contents of our chains and leaves one jump to each, first in OUTPUT. A failure leaves
 // the family it happened in unchanged (iptables-restore commits a table atomically), so
 // an init container that exits non-zero keeps the pod from starting.
 func Apply(ctx context.Context, opts Options) error {
@@ -41,7 +41,7 @@ func Apply(ctx context.Context, opts Options) error {
 	return nil
 }
 
-// existingJumps reads which OUTPUT chains already jump to ours.
+// existingJumps counts the jumps to ours that the OUTPUT chains already hold.
 func existingJumps(ctx context.Context, save string) (jumps, error) {
 	nat, err := run(ctx, "", save, "-t", "nat")
 	if err != nil {
@@ -51,19 +51,19 @@ func existingJumps(ctx context.Context, save string) (jumps, error) {
 	if err != nil {
 		return jumps{}, err
 	}
-	return jumps{nat: hasJump(nat, natJump), filter: hasJump(filter, filterJump)}, nil
+	return jumps{nat: countJumps(nat, natJump), filter: countJumps(filter, filterJump)}, nil
 }
 
-// hasJump reports whether iptables-save output holds exactly jump in OUTPUT. A jump with
-// more conditions (-d X -j PROXYCHAIN_OUTPUT) does not count: taking it for ours would
-// leave all other traffic uncaptured.
-func hasJump(save []byte, jump string) bool {
+// countJumps counts the lines of iptables-save output that are exactly jump in OUTPUT. A
+// jump with more conditions (-d X -j PROXYCHAIN_OUTPUT) is not ours, and is left alone.
+func countJumps(save []byte, jump string) int {
+	n := 0
 	for line := range strings.SplitSeq(string(save), "\n") {
 		if line == "-A OUTPUT "+jump {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // run runs name with stdin and returns its stdout; a failure carries its stderr.

@@ -45,6 +45,22 @@ var narrowed = [2]string{
 		"*filter\n:" + Chain + " - [0:0]\n-A OUTPUT -d 2001:db8::1/128 -j " + Chain + "\nCOMMIT\n",
 }
 
+// ahead puts an ACCEPT at the top of OUTPUT in both tables, per family.
+var ahead = [2]string{
+	"*nat\n-I OUTPUT 1 -d 192.0.2.2/32 -j ACCEPT\nCOMMIT\n*filter\n-I OUTPUT 1 -d 192.0.2.2/32 -j ACCEPT\nCOMMIT\n",
+	"*nat\n-I OUTPUT 1 -d 2001:db8::2/128 -j ACCEPT\nCOMMIT\n*filter\n-I OUTPUT 1 -d 2001:db8::2/128 -j ACCEPT\nCOMMIT\n",
+}
+
+// firstOutputRule returns the first OUTPUT rule of iptables-save output.
+func firstOutputRule(save string) string {
+	for line := range strings.SplitSeq(save, "\n") {
+		if strings.HasPrefix(line, "-A OUTPUT ") {
+			return line
+		}
+	}
+	return ""
+}
+
 // fullJump is the unconditional jump of each table as iptables-save prints it, written
 // out here rather than taken from the code under test.
 var fullJump = map[string]string{
@@ -53,8 +69,9 @@ var fullJump = map[string]string{
 }
 
 // TestApplyHelper applies three times, twice with different options, over a narrowed jump
-// left by someone else, and checks that each table has exactly one unconditional jump and
-// the second options' rules, the narrowed jump left alone.
+// left by someone else and, after the first, an ACCEPT put ahead of ours. It checks that
+// each table has exactly one unconditional jump, first in OUTPUT, and the second options'
+// rules, the narrowed jump left alone.
 func TestApplyHelper(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("runs only inside TestApply's network namespace")
@@ -70,6 +87,12 @@ func TestApplyHelper(t *testing.T) {
 	second := Options{RedirectPort: 15006, SidecarUID: 1338, ExcludePorts: []int{22}}
 	if err := Apply(ctx, first); err != nil {
 		t.Fatalf("first Apply: %v", err)
+	}
+	// A rule put ahead of the jump since, which a re-run must not leave ahead of it.
+	for _, tl := range tools {
+		if _, err := run(ctx, ahead[family(tl.v6)], tl.restore, "--noflush", "-w"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := Apply(ctx, second); err != nil {
 		t.Fatalf("second Apply: %v", err)
@@ -94,6 +117,9 @@ func TestApplyHelper(t *testing.T) {
 			}
 			if n := strings.Count(string(out), fullJump[table]+"\n"); n != 1 {
 				t.Errorf("%s -t %s: %d of %q, want 1:\n%s", tl.save, table, n, fullJump[table], out)
+			}
+			if first := firstOutputRule(string(out)); first != fullJump[table] {
+				t.Errorf("%s -t %s: OUTPUT starts with %q, want %q:\n%s", tl.save, table, first, fullJump[table], out)
 			}
 			for _, rule := range got {
 				if !strings.Contains(want, rule+"\n") {
@@ -131,33 +157,34 @@ func tableSection(in, table string) string {
 	return in[start : start+end]
 }
 
-// TestHasJump: only the exact unconditional jump counts as ours.
-func TestHasJump(t *testing.T) {
+// TestCountJumps: only the exact unconditional jump counts as ours.
+func TestCountJumps(t *testing.T) {
 	const head = "*filter\n:OUTPUT ACCEPT [0:0]\n:PROXYCHAIN_OUTPUT - [0:0]\n"
 	tests := []struct {
 		name  string
 		lines string
 		jump  string
-		want  bool
+		want  int
 	}{
-		{"filter jump", "-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, true},
-		{"nat jump", "-A OUTPUT -p tcp -j PROXYCHAIN_OUTPUT\n", natJump, true},
-		{"after other rules", "-A OUTPUT -o eth0 -j ACCEPT\n-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, true},
-		{"narrowed one too", "-A OUTPUT -d 10.0.0.1/32 -j PROXYCHAIN_OUTPUT\n-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, true},
-		{"no rules", "", filterJump, false},
-		{"destination", "-A OUTPUT -d 10.0.0.1/32 -j PROXYCHAIN_OUTPUT\n", filterJump, false},
-		{"negated", "-A OUTPUT ! -o eth0 -j PROXYCHAIN_OUTPUT\n", filterJump, false},
-		{"nat's jump in filter", "-A OUTPUT -p tcp -j PROXYCHAIN_OUTPUT\n", filterJump, false},
-		{"narrowed nat", "-A OUTPUT -d 10.0.0.1/32 -p tcp -j PROXYCHAIN_OUTPUT\n", natJump, false},
-		{"port", "-A OUTPUT -p tcp -m tcp --dport 80 -j PROXYCHAIN_OUTPUT\n", natJump, false},
-		{"other chain", "-A PREROUTING -j PROXYCHAIN_OUTPUT\n", filterJump, false},
-		{"longer name", "-A OUTPUT -j PROXYCHAIN_OUTPUT_OLD\n", filterJump, false},
-		{"goto", "-A OUTPUT -g PROXYCHAIN_OUTPUT\n", filterJump, false},
+		{"filter jump", "-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, 1},
+		{"nat jump", "-A OUTPUT -p tcp -j PROXYCHAIN_OUTPUT\n", natJump, 1},
+		{"after other rules", "-A OUTPUT -o eth0 -j ACCEPT\n-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, 1},
+		{"narrowed one too", "-A OUTPUT -d 10.0.0.1/32 -j PROXYCHAIN_OUTPUT\n-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, 1},
+		{"twice", "-A OUTPUT -j PROXYCHAIN_OUTPUT\n-A OUTPUT -o eth0 -j ACCEPT\n-A OUTPUT -j PROXYCHAIN_OUTPUT\n", filterJump, 2},
+		{"no rules", "", filterJump, 0},
+		{"destination", "-A OUTPUT -d 10.0.0.1/32 -j PROXYCHAIN_OUTPUT\n", filterJump, 0},
+		{"negated", "-A OUTPUT ! -o eth0 -j PROXYCHAIN_OUTPUT\n", filterJump, 0},
+		{"nat's jump in filter", "-A OUTPUT -p tcp -j PROXYCHAIN_OUTPUT\n", filterJump, 0},
+		{"narrowed nat", "-A OUTPUT -d 10.0.0.1/32 -p tcp -j PROXYCHAIN_OUTPUT\n", natJump, 0},
+		{"port", "-A OUTPUT -p tcp -m tcp --dport 80 -j PROXYCHAIN_OUTPUT\n", natJump, 0},
+		{"other chain", "-A PREROUTING -j PROXYCHAIN_OUTPUT\n", filterJump, 0},
+		{"longer name", "-A OUTPUT -j PROXYCHAIN_OUTPUT_OLD\n", filterJump, 0},
+		{"goto", "-A OUTPUT -g PROXYCHAIN_OUTPUT\n", filterJump, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := hasJump([]byte(head+tt.lines+"COMMIT\n"), tt.jump); got != tt.want {
-				t.Fatalf("hasJump(%q, %q) = %v, want %v", tt.lines, tt.jump, got, tt.want)
+			if got := countJumps([]byte(head+tt.lines+"COMMIT\n"), tt.jump); got != tt.want {
+				t.Fatalf("countJumps(%q, %q) = %d, want %d", tt.lines, tt.jump, got, tt.want)
 			}
 		})
 	}

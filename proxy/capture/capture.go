@@ -70,9 +70,11 @@ func Rules(opts Options) (v4, v6 string, err error) {
 	return p.render(false, jumps{}), p.render(true, jumps{}), nil
 }
 
-// jumps records which OUTPUT chains already jump to ours, so a re-run does not add a
-// second jump.
-type jumps struct{ nat, filter bool }
+// jumps counts the jumps to our chain that OUTPUT already holds in each table. A re-run
+// deletes them and inserts one again at the top, in the same commit: capture then comes
+// before any rule added to OUTPUT since (an ACCEPT there would let traffic past it), and
+// is never missing for a moment.
+type jumps struct{ nat, filter int }
 
 // The jumps from OUTPUT to our chain, as render inserts them and iptables-save prints
 // them after "-A OUTPUT ". nat needs only TCP; filter must see everything.
@@ -196,9 +198,10 @@ func (p *parsed) render(v6 bool, have jumps) string {
 		rule("-p tcp -m tcp --dport %d -j RETURN", port)
 	}
 	rule("-p tcp -j REDIRECT --to-ports %d", p.port)
-	if !have.nat {
-		b.WriteString("-I OUTPUT 1 " + natJump + "\n")
+	for range have.nat {
+		b.WriteString("-D OUTPUT " + natJump + "\n")
 	}
+	b.WriteString("-I OUTPUT 1 " + natJump + "\n")
 	b.WriteString("COMMIT\n")
 
 	b.WriteString("*filter\n:" + Chain + " - [0:0]\n")
@@ -227,9 +230,10 @@ func (p *parsed) render(v6 bool, have jumps) string {
 		}
 	}
 	rule("-j DROP")
-	if !have.filter {
-		b.WriteString("-I OUTPUT 1 " + filterJump + "\n")
+	for range have.filter {
+		b.WriteString("-D OUTPUT " + filterJump + "\n")
 	}
+	b.WriteString("-I OUTPUT 1 " + filterJump + "\n")
 	b.WriteString("COMMIT\n")
 	return b.String()
 }

@@ -147,18 +147,26 @@ func TestRulesDNSOneFamily(t *testing.T) {
 	}
 }
 
-// TestRenderSkipsExistingJumps is what makes Apply idempotent.
-func TestRenderSkipsExistingJumps(t *testing.T) {
+// TestRenderMovesExistingJumpsFirst is what makes Apply idempotent: the jumps already
+// there are deleted and one is inserted at the top, in the same commit.
+func TestRenderMovesExistingJumpsFirst(t *testing.T) {
 	p, err := Options{RedirectPort: 15001, SidecarUID: 1337}.parse()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, have := range []jumps{{nat: true}, {filter: true}, {true, true}} {
+	for _, have := range []jumps{{}, {nat: 1}, {filter: 2}, {1, 1}} {
 		out := p.render(false, have)
-		natJump := strings.Contains(out, "-I OUTPUT 1 -p tcp -j "+Chain)
-		filterJump := strings.Contains(out, "-I OUTPUT 1 -j "+Chain)
-		if natJump == have.nat || filterJump == have.filter {
-			t.Fatalf("with %+v: nat jump %v, filter jump %v\n%s", have, natJump, filterJump, out)
+		for _, c := range []struct {
+			table, jump string
+			had         int
+		}{{"nat", "-p tcp -j " + Chain, have.nat}, {"filter", "-j " + Chain, have.filter}} {
+			section := tableSection(out, c.table)
+			if n := strings.Count(section, "-D OUTPUT "+c.jump+"\n"); n != c.had {
+				t.Errorf("with %+v: %d deletions of the %s jump, want %d\n%s", have, n, c.table, c.had, out)
+			}
+			if n := strings.Count(section, "-I OUTPUT 1 "+c.jump+"\n"); n != 1 {
+				t.Errorf("with %+v: %d insertions of the %s jump, want 1\n%s", have, n, c.table, out)
+			}
 		}
 	}
 }
