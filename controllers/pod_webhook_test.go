@@ -316,7 +316,6 @@ func TestInjectorDenies(t *testing.T) {
 
 func TestInjectorScope(t *testing.T) {
 	requireEnv(t)
-	ctx := context.Background()
 	ns := newNamespace(t)
 
 	t.Run("pod without the annotation is untouched", func(t *testing.T) {
@@ -345,21 +344,7 @@ func TestInjectorScope(t *testing.T) {
 	})
 
 	t.Run("generated configuration", func(t *testing.T) {
-		var list admissionregistrationv1.MutatingWebhookConfigurationList
-		if err := k8sClient.List(ctx, &list); err != nil {
-			t.Fatal(err)
-		}
-		var hook *admissionregistrationv1.MutatingWebhook
-		for i := range list.Items {
-			for j := range list.Items[i].Webhooks {
-				if list.Items[i].Webhooks[j].Name == "mpod.proxychain.io" {
-					hook = &list.Items[i].Webhooks[j]
-				}
-			}
-		}
-		if hook == nil {
-			t.Fatal("mpod.proxychain.io not installed")
-		}
+		hook := installedPodWebhook(t)
 		if *hook.FailurePolicy != admissionregistrationv1.Fail || *hook.TimeoutSeconds > 5 ||
 			*hook.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy || *hook.SideEffects != admissionregistrationv1.SideEffectClassNone {
 			t.Errorf("failurePolicy %v timeout %v reinvocation %v sideEffects %v", *hook.FailurePolicy, *hook.TimeoutSeconds, *hook.ReinvocationPolicy, *hook.SideEffects)
@@ -439,21 +424,7 @@ func startInjector(t *testing.T, sidecar controllers.SidecarConfig) {
 		t.Fatal(err)
 	}
 
-	var list admissionregistrationv1.MutatingWebhookConfigurationList
-	if err := k8sClient.List(ctx, &list); err != nil {
-		t.Fatal(err)
-	}
-	var hook *admissionregistrationv1.MutatingWebhook
-	for i := range list.Items {
-		for j := range list.Items[i].Webhooks {
-			if list.Items[i].Webhooks[j].Name == "mpod.proxychain.io" {
-				hook = list.Items[i].Webhooks[j].DeepCopy()
-			}
-		}
-	}
-	if hook == nil {
-		t.Fatal("mpod.proxychain.io not installed")
-	}
+	hook := installedPodWebhook(t)
 	hook.ClientConfig.URL = ptr.To("https://" + addr + controllers.PodWebhookPath)
 	hook.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ownInjectorNamespace}}
 	own := &admissionregistrationv1.MutatingWebhookConfiguration{
@@ -550,4 +521,22 @@ func TestInjectorClusterDNS(t *testing.T) {
 			{"none", withDNS(corev1.DNSNone, "192.0.2.53"), append(slices.Clone(oldArgs), "-dns", "192.0.2.53")},
 		})
 	})
+}
+
+// installedPodWebhook reads the pod webhook as the apiserver holds it, a copy.
+func installedPodWebhook(t *testing.T) *admissionregistrationv1.MutatingWebhook {
+	t.Helper()
+	var list admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := k8sClient.List(context.Background(), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list.Items {
+		for _, h := range c.Webhooks {
+			if h.Name == "mpod.proxychain.io" {
+				return h.DeepCopy()
+			}
+		}
+	}
+	t.Fatal("mpod.proxychain.io not installed")
+	return nil
 }
