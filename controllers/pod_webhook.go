@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -125,7 +126,24 @@ func (p *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("controllers: %w", err))
 	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, out)
+	resp := admission.PatchResponseFromRaw(req.Object.Raw, out)
+	resp.Warnings = dnsWarnings(injected)
+	return resp
+}
+
+// DNSOpenWarning is the admission warning for a captured pod whose port 53 stays open to
+// every address: kubectl shows it to whoever creates the pod.
+const DNSOpenWarning = "proxychain: this pod can reach port 53 of any address around the sidecar, " +
+	"since its resolvers are unknown (dnsPolicy Default, or a manager without --cluster-dns); see docs/injection.md, DNS"
+
+// dnsWarnings warns when the capture init container was given no resolvers (-dns).
+func dnsWarnings(pod *corev1.Pod) []string {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == InitName && !slices.Contains(c.Args, "-dns") {
+			return []string{DNSOpenWarning}
+		}
+	}
+	return nil
 }
 
 // notReady says why a chain cannot serve a new pod, or "" when it can: its ConfigMap

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -16,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -66,6 +68,40 @@ func createPod(t *testing.T, pod *corev1.Pod) (*corev1.Pod, error) {
 		t.Fatal(err)
 	}
 	return &stored, nil
+}
+
+// warnings collects the warnings the apiserver sends back, as kubectl prints them.
+type warnings struct {
+	mu   sync.Mutex
+	text []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.text = append(w.text, text)
+}
+
+// createPodWarned is createPod that also returns the admission warnings.
+func createPodWarned(t *testing.T, pod *corev1.Pod) (*corev1.Pod, []string) {
+	t.Helper()
+	w := new(warnings)
+	cfg := rest.CopyConfig(restConfig)
+	cfg.WarningHandler = w
+	c, err := client.New(cfg, client.Options{Scheme: k8sClient.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	var stored corev1.Pod
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pod), &stored); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return &stored, w.text
 }
 
 func container(t *testing.T, cs []corev1.Container, name string) corev1.Container {
@@ -472,12 +508,18 @@ func TestInjectorClusterDNS(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				pod := appPod(ns, fmt.Sprintf("dns-%d", i), map[string]string{controllers.AnnotationChain: "us-exit"})
 				c.edit(pod)
-				stored, err := createPod(t, pod)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := initArgs(t, stored); !slices.Equal(got, c.want) {
+				stored, warned := createPodWarned(t, pod)
+				got := initArgs(t, stored)
+				if !slices.Equal(got, c.want) {
 					t.Errorf("init args %q\nwant %q", got, c.want)
+				}
+				// Whoever creates a pod whose port 53 stays open is told so.
+				var want []string
+				if !slices.Contains(got, "-dns") {
+					want = []string{controllers.DNSOpenWarning}
+				}
+				if !slices.Equal(warned, want) {
+					t.Errorf("warnings %q\nwant %q", warned, want)
 				}
 			})
 		}
