@@ -133,29 +133,7 @@ func decodeConfig(data []byte) (*Config, []Warning, error) {
 	if err := d.decode(stripped, reflect.ValueOf(cfg).Elem(), ""); err != nil {
 		return nil, nil, err
 	}
-	var warnings []Warning
-	// V2Ray reads these names in any case: keep one spelling, so the rest of the code
-	// compares one.
-	for i := range cfg.Outbounds {
-		cfg.Outbounds[i].Protocol = strings.ToLower(cfg.Outbounds[i].Protocol)
-	}
-	for i := range cfg.Inbounds {
-		cfg.Inbounds[i].Protocol = strings.ToLower(cfg.Inbounds[i].Protocol)
-	}
-	if cfg.Routing != nil {
-		for i := range cfg.Routing.Rules {
-			cfg.Routing.Rules[i].Type = strings.ToLower(cfg.Routing.Rules[i].Type)
-		}
-	}
-	if l := cfg.Log; l != nil && l.Loglevel != "" {
-		switch level := strings.ToLower(l.Loglevel); level {
-		case "debug", "info", "warning", "error", "none":
-			l.Loglevel = level
-		default:
-			warnings = append(warnings, Warning{Path: "log.loglevel", Message: fmt.Sprintf(`unknown level %q: using "warning", as V2Ray does`, l.Loglevel)})
-			l.Loglevel = "warning"
-		}
-	}
+	warnings := normalizeNames(cfg)
 	for i := range cfg.Outbounds {
 		o := &cfg.Outbounds[i]
 		if err := d.settings(&o.Settings, o.Protocol, outboundSettings, fmt.Sprintf("outbounds[%d]", i)); err != nil {
@@ -198,8 +176,38 @@ func (d *decoder) settings(slot *any, protocol string, registry map[string]func(
 	return nil
 }
 
-// normalizeSettings spells the settings' names that V2Ray reads in any case the one way
-// the rest of the code compares.
+// V2Ray reads protocol, rule type, log level and settings names in any case. Decoding
+// keeps one spelling of each, so the rest of the code compares one: normalizeNames before
+// the settings are decoded by protocol, normalizeSettings after.
+
+// normalizeNames spells protocols, rule types and the log level as the code compares
+// them. An unknown log level becomes "warning", as in V2Ray, with a warning.
+func normalizeNames(cfg *Config) []Warning {
+	for i := range cfg.Outbounds {
+		cfg.Outbounds[i].Protocol = strings.ToLower(cfg.Outbounds[i].Protocol)
+	}
+	for i := range cfg.Inbounds {
+		cfg.Inbounds[i].Protocol = strings.ToLower(cfg.Inbounds[i].Protocol)
+	}
+	if cfg.Routing != nil {
+		for i := range cfg.Routing.Rules {
+			cfg.Routing.Rules[i].Type = strings.ToLower(cfg.Routing.Rules[i].Type)
+		}
+	}
+	if l := cfg.Log; l != nil && l.Loglevel != "" {
+		switch level := strings.ToLower(l.Loglevel); level {
+		case "debug", "info", "warning", "error", "none":
+			l.Loglevel = level
+		default:
+			w := Warning{Path: "log.loglevel", Message: fmt.Sprintf(`unknown level %q: using "warning", as V2Ray does`, l.Loglevel)}
+			l.Loglevel = "warning"
+			return []Warning{w}
+		}
+	}
+	return nil
+}
+
+// normalizeSettings spells the settings' names as the code compares them.
 func normalizeSettings(cfg *Config) {
 	users := func(us []VMessUser) {
 		for i := range us {
