@@ -20,9 +20,9 @@ var tools = []tool{
 }
 
 // Apply installs the rules in the current network namespace, IPv4 then IPv6. Running it
-// again replaces the contents of our chains and leaves one jump to each, first in OUTPUT. A failure leaves
-// the family it happened in unchanged (iptables-restore commits a table atomically), so
-// an init container that exits non-zero keeps the pod from starting.
+// again replaces the contents of our chains and leaves one jump to each, first in OUTPUT.
+// iptables-restore commits each table atomically, so a failure leaves no table half
+// written, and an init container that exits non-zero keeps the pod from starting.
 func Apply(ctx context.Context, opts Options) error {
 	p, err := opts.parse()
 	if err != nil {
